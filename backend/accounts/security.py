@@ -1,0 +1,84 @@
+"""Password hashing (argon2) and signed, expiring access tokens.
+
+Tokens are HMAC-SHA256 over a small JSON payload: ``sub`` (user id), ``tv`` (the user's
+token_version, so bumping it revokes every earlier token) and ``exp``. They carry no
+permissions; the role is read from the database on every request.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from backend.core.errors import Unauthenticated
+
+_hasher = PasswordHasher()
+# Verifying against a dummy hash for unknown users keeps login time independent of whether
+# the username exists.
+_DUMMY_HASH = _hasher.hash("xuncha-dummy-password")
+
+
+class InvalidToken(Unauthenticated):
+    code = "invalid_token"
+
+
+class TokenExpired(Unauthenticated):
+    code = "token_expired"
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    user_id: int
+    token_version: int
+    expires_at: int
+
+
+def issue_token(secret: str, user_id: int, token_version: int, ttl_seconds: int) -> str:
+    payload = {"sub": user_id, "tv": token_version, "exp": int(time.time()) + ttl_seconds}
+    body = _b64(json.dumps(payload, separators=(",", ":")).encode())
+    signature = _b64(hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest())
+    return f"xat1.{body}.{signature}"
+
+
+def read_token(secret: str, token: str) -> TokenClaims:
+    try:
+        prefix, body, signature = token.split(".")
+    except ValueError:
+        raise InvalidToken("malformed access token") from None
+    expected = _b64(hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest())
+    if prefix != "xat1" or not hmac.compare_digest(signature, expected):
+        raise InvalidToken("access token signature is invalid")
+    try:
+        payload = json.loads(_unb64(body))
+        claims = TokenClaims(int(payload["sub"]), int(payload["tv"]), int(payload["exp"]))
+    except (ValueError, KeyError, TypeError):
+        raise InvalidToken("access token payload is invalid") from None
+    if claims.expires_at < time.time():
+        raise TokenExpired("access token has expired; log in again")
+    return claims

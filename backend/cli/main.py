@@ -1,0 +1,24 @@
+"""The ``xuncha`` command: serve, migrate, grids, users, demo."""
+
+from __future__ import annotations
+
+import typer
+
+from backend.cli import grids, serve, users
+
+app = typer.Typer(
+    name="xuncha",
+    help="Xuncha (巡查): backend for city-management field inspection.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("serve")(serve.serve)
+app.command("migrate")(serve.migrate)
+app.command("demo")(serve.demo)
+app.add_typer(grids.app, name="grids", help="Import, inspect, export and activate unit grids.")
+app.add_typer(users.app, name="users", help="Manage accounts.")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,152 @@
+"""RFC 9457 problem+json rendering for every error the API returns.
+
+Clients switch on ``code`` (stable, snake_case); ``title`` and ``detail`` are for humans.
+Validation errors, unknown routes, wrong methods and unexpected failures all use the same shape,
+so a phone app needs exactly one error parser.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from backend.core.errors import XunchaError
+from backend.core.request_context import current_request_id
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+log = logging.getLogger("xuncha.errors")
+
+# Starlette raises HTTPException for routing-level failures; give them stable codes too.
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_input",
+    429: "too_many_requests",
+}
+
+
+class ValidationIssue(BaseModel):
+    """One field-level problem inside a ``validation_error``."""
+
+    loc: list[str | int] = Field(description="Path to the offending field, e.g. ['body', 'lon']")
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, plus our stable ``code`` and the request id."""
+
+    type: str = Field(default="about:blank")
+    title: str
+    status: int
+    detail: str | None = None
+    code: str = Field(description="Stable machine-readable error code")
+    request_id: str | None = None
+    errors: list[ValidationIssue] | None = None
+
+    model_config = {"extra": "allow"}
+
+
+class ProblemResponse(JSONResponse):
+    media_type = PROBLEM_MEDIA_TYPE
+
+
+def problem_response(
+    status: int,
+    code: str,
+    title: str,
+    detail: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> ProblemResponse:
+    body: dict[str, Any] = {
+        "type": f"https://xuncha.example/problems/{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "request_id": current_request_id(),
+    }
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return ProblemResponse(status_code=status, content=body, headers=headers)
+
+
+def _json_safe_loc(loc: Any) -> list[str | int]:
+    return [part if isinstance(part, int) else str(part) for part in loc]
+
+
+def _validation_issues(exc: RequestValidationError) -> list[dict[str, Any]]:
+    return [
+        {
+            "loc": _json_safe_loc(err.get("loc", ())),
+            "msg": str(err.get("msg", "")),
+            "type": str(err.get("type", "")),
+        }
+        for err in exc.errors()
+    ]
+
+
+async def _on_xuncha_error(_request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, XunchaError)
+    headers = exc.extra.pop("headers", None)
+    return problem_response(exc.status, exc.code, exc.title, exc.detail, headers, **exc.extra)
+
+
+async def _on_validation_error(_request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, RequestValidationError)
+    issues = _validation_issues(exc)
+    first = issues[0] if issues else None
+    detail = (
+        f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}" if first else "Invalid request"
+    )
+    return problem_response(
+        422, "validation_error", "The request is not valid", detail, errors=issues
+    )
+
+
+async def _on_http_exception(_request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    title = code.replace("_", " ").capitalize()
+    return problem_response(
+        exc.status_code, code, title, str(exc.detail), dict(exc.headers or {}) or None
+    )
+
+
+async def _on_unexpected(_request: Request, exc: Exception) -> ProblemResponse:
+    log.exception("unhandled error", exc_info=exc)
+    return problem_response(
+        500, "internal_error", "Internal server error", "An unexpected error occurred."
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(XunchaError, _on_xuncha_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_exception)
+    app.add_exception_handler(Exception, _on_unexpected)
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {}}, "description": description}
+    for status, description in {
+        401: "Not authenticated",
+        403: "Not allowed",
+        404: "Not found",
+        409: "Conflict",
+        422: "Invalid input (validation_error or a domain code)",
+    }.items()
+}

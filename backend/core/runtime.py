@@ -1,0 +1,39 @@
+"""Process-wide collaborators, built once by the app factory or the CLI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from backend.core.db import create_db_engine, make_session_factory
+from backend.core.metrics import Metrics
+from backend.core.settings import Settings
+from backend.grids.index_registry import GridIndexRegistry
+from backend.storage.base import ObjectStore
+from backend.storage.factory import build_object_store
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    object_store: ObjectStore
+    grid_indexes: GridIndexRegistry
+    metrics: Metrics = field(default_factory=Metrics)
+
+    @classmethod
+    def build(cls, settings: Settings) -> Runtime:
+        engine = create_db_engine(settings)
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessions=make_session_factory(engine),
+            object_store=build_object_store(settings),
+            grid_indexes=GridIndexRegistry(tolerance_m=settings.grid_match_tolerance_m),
+        )
+
+    def close(self) -> None:
+        self.engine.dispose()

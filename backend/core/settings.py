@@ -1,0 +1,106 @@
+"""The one settings object (pydantic-settings, env prefix ``XUNCHA_``).
+
+Two storage profiles share it:
+
+* ``embedded`` (default): a SQLite file and a local object directory under ``./var``; nothing
+  to install beyond pip. Geometry is WKB plus indexed bounding-box columns, predicates run in
+  Shapely.
+* ``production``: PostgreSQL + PostGIS (psycopg 3) and an S3-compatible object store.
+
+Built once in the app factory or CLI and passed down; tests build their own instances.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# GB/T 30428.1: 6-digit county-level division code (GB/T 2260) + 3-digit street + 3-digit
+# community + a 2- or 3-digit grid sequence. Cities differ in the sequence length, hence config.
+DEFAULT_GRID_CODE_PATTERN = (
+    r"^(?P<district>\d{6})(?P<street>\d{3})(?P<community>\d{3})(?P<sequence>\d{2,3})$"
+)
+
+
+class Profile(StrEnum):
+    embedded = "embedded"
+    production = "production"
+
+
+class Settings(BaseSettings):
+    """Runtime configuration; every field can be set as ``XUNCHA_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="XUNCHA_", env_file=None, extra="ignore")
+
+    profile: Profile = Profile.embedded
+    var_dir: Path = Path("var")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL. Embedded default: sqlite file under var_dir; "
+        "production: postgresql+psycopg://user:pass@host/db",
+    )
+    database_pool_size: int = 10
+    database_echo: bool = False
+
+    object_store: Literal["local", "s3"] | None = None
+    objects_dir: Path | None = None
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    s3_bucket: str = "xuncha"
+    s3_access_key: str | None = None
+    s3_secret_key: SecretStr | None = None
+    s3_path_style: bool = True
+    s3_create_bucket: bool = False
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    secret_key: SecretStr = Field(
+        default=SecretStr("dev-only-secret-change-me"),
+        description="Signs access tokens; must be set in production.",
+    )
+    access_token_minutes: int = 30
+
+    grid_code_pattern: str = DEFAULT_GRID_CODE_PATTERN
+    grid_match_tolerance_m: float = Field(default=30.0, ge=0, le=1000)
+    grid_overlap_tolerance_m2: float = Field(default=1.0, ge=0)
+    grid_gap_tolerance_m2: float = Field(default=1.0, ge=0)
+    grid_import_max_bytes: int = 200 * 1024 * 1024
+
+    @model_validator(mode="after")
+    def _fill_profile_defaults(self) -> Settings:
+        if self.database_url is None:
+            if self.profile is Profile.production:
+                raise ValueError("XUNCHA_DATABASE_URL is required for the production profile")
+            self.database_url = f"sqlite:///{(self.var_dir / 'xuncha.sqlite3').as_posix()}"
+        if self.object_store is None:
+            self.object_store = "s3" if self.profile is Profile.production else "local"
+        if self.objects_dir is None:
+            self.objects_dir = self.var_dir / "objects"
+        if self.profile is Profile.production and self.is_sqlite:
+            raise ValueError("the production profile needs PostgreSQL + PostGIS, not SQLite")
+        if self.profile is Profile.production and self.secret_key.get_secret_value().startswith(
+            "dev-only"
+        ):
+            raise ValueError("XUNCHA_SECRET_KEY must be set for the production profile")
+        return self
+
+    @property
+    def url(self) -> str:
+        assert self.database_url is not None  # filled by the validator
+        return self.database_url
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.startswith("sqlite")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with explicit overrides (CLI flags, tests) on top."""
+    return Settings(**overrides)  # type: ignore[arg-type]
