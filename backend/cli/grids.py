@@ -216,7 +216,15 @@ def match(
 ) -> None:
     """Which grid of the active version a location falls in."""
     with runtime_for(settings_from_env()) as runtime, transaction(runtime.sessions) as session:
-        found = service.match_location(session, runtime.grid_indexes, lon, lat, crs, accuracy)
+        found = service.match_location(
+            session,
+            runtime.grid_indexes,
+            lon,
+            lat,
+            crs,
+            accuracy,
+            poor_accuracy_m=runtime.settings.location_poor_accuracy_m,
+        )
         m = found.match
         console.print(
             f"{m.kind.value}: {m.grid_code or '-'} (candidates {', '.join(m.candidates) or '-'}; "

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
 
     grid_code_pattern: str = DEFAULT_GRID_CODE_PATTERN
     grid_match_tolerance_m: float = Field(default=30.0, ge=0, le=1000)
+    location_poor_accuracy_m: float = Field(
+        default=50.0, ge=0, description="Device accuracy above which a location is flagged"
+    )
     grid_overlap_tolerance_m2: float = Field(default=1.0, ge=0)
     grid_gap_tolerance_m2: float = Field(default=1.0, ge=0)
     grid_import_max_bytes: int = 200 * 1024 * 1024

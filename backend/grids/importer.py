@@ -82,6 +82,7 @@ def import_grid_file(
 ) -> ImportResult:
     """Read, validate, normalise and store ``path`` as a new (optionally active) version."""
     step = progress or (lambda _stage: None)
+    name = original_name or path.name
     step("reading file")
     dataset = read_grid_file(path, layer=options.layer)
     source_crs = _source_crs(dataset, options)
@@ -103,8 +104,9 @@ def import_grid_file(
     version = repository.add_version(
         session,
         GridVersion(
-            label=options.label or f"{original_name or path.name} ({source_crs.name})",
-            source_filename=original_name or path.name,
+            # Column widths: a long upload name must not turn into a database error.
+            label=(options.label or f"{name} ({source_crs.name})")[:200],
+            source_filename=name[-300:],
             source_format=dataset.format,
             source_crs=source_crs.name,
             source_sha256=_sha256(path),

@@ -158,9 +158,12 @@ def import_version(
         overlap_tolerance_m2=settings.grid_overlap_tolerance_m2,
         gap_tolerance_m2=settings.grid_gap_tolerance_m2,
     )
-    name = Path(file.filename or "upload").name
+    name = Path(file.filename or "").name
+    if name in ("", ".", ".."):
+        name = "upload"
     with tempfile.TemporaryDirectory(prefix="xuncha-import-") as tmp:
-        path = Path(tmp) / name
+        # Saved under a fixed name: the client's file name is only a label (and may be hostile).
+        path = Path(tmp) / "upload.bin"
         _save_upload(file, path, settings.grid_import_max_bytes)
         result = importer.import_grid_file(
             session, path, options, GridCodeScheme(settings.grid_code_pattern), original_name=name
@@ -247,7 +250,15 @@ def lookup(
     accuracy_m: Annotated[float | None, Query(ge=0, le=100_000, allow_inf_nan=False)] = None,
 ) -> GridMatchOut:
     """Which grid a device location falls in (normalised to WGS-84 first)."""
-    found = service.match_location(session, runtime.grid_indexes, lon, lat, crs, accuracy_m)
+    found = service.match_location(
+        session,
+        runtime.grid_indexes,
+        lon,
+        lat,
+        crs,
+        accuracy_m,
+        poor_accuracy_m=runtime.settings.location_poor_accuracy_m,
+    )
     runtime.metrics.grid_matches.labels(found.match.kind.value).inc()
     grid = None
     if found.match.grid_code is not None:

@@ -78,8 +78,6 @@ def list_cells(session: Session, flt: CellFilter) -> tuple[list[GridCell], str |
 
 # -- matching -------------------------------------------------------------------------------
 
-POOR_ACCURACY_M = 50.0
-
 
 @dataclass(frozen=True)
 class LocationMatch:
@@ -100,6 +98,7 @@ def match_location(
     lat: float,
     crs: LocationCRS,
     accuracy_m: float | None,
+    poor_accuracy_m: float = 50.0,
 ) -> LocationMatch:
     """Normalise a device location and match it to the active grid version."""
     wgs_lon, wgs_lat = normalise_location(lon, lat, crs)
@@ -107,10 +106,11 @@ def match_location(
     if index is None:
         raise NoActiveGridVersion("no grid version is active; import and activate one first")
     found = index.match(wgs_lon, wgs_lat)
-    return LocationMatch(wgs_lon, wgs_lat, crs, accuracy_m, found, _flags(found, accuracy_m))
+    flags = _flags(found, accuracy_m, poor_accuracy_m)
+    return LocationMatch(wgs_lon, wgs_lat, crs, accuracy_m, found, flags)
 
 
-def _flags(found: GridMatch, accuracy_m: float | None) -> tuple[str, ...]:
+def _flags(found: GridMatch, accuracy_m: float | None, poor_accuracy_m: float) -> tuple[str, ...]:
     flags: list[str] = []
     if found.kind is MatchKind.outside:
         flags.append("outside_grids")
@@ -122,7 +122,7 @@ def _flags(found: GridMatch, accuracy_m: float | None) -> tuple[str, ...]:
         flags.append("overlapping_grids")
     if accuracy_m is None:
         flags.append("accuracy_unknown")
-    elif accuracy_m > POOR_ACCURACY_M:
+    elif accuracy_m > poor_accuracy_m:
         flags.append("poor_accuracy")
     return tuple(flags)
 

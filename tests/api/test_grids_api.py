@@ -359,3 +359,50 @@ def test_app_start_prebuilds_the_active_index(api: ApiHarness, active_city) -> N
     with TestClient(create_app(runtime=api.runtime)) as client:
         assert client.get("/healthz").status_code == 200
         assert api.runtime.grid_indexes.cached_versions() == [active_city["id"]]
+
+
+def _gpkg_bytes(tmp_path, codes, geoms) -> bytes:
+    import numpy as np
+    import shapely
+    from pyogrio.raw import write
+
+    path = tmp_path / "grids.gpkg"
+    write(
+        str(path),
+        geometry=shapely.to_wkb(np.array(geoms, dtype=object)),
+        field_data=[np.array(codes, dtype=object)],
+        fields=["网格编码"],
+        geometry_type="MultiPolygon",
+        crs="EPSG:4490",
+        driver="GPKG",
+    )
+    return path.read_bytes()
+
+
+def _kml_bytes(codes, geoms) -> bytes:
+    placemarks = "".join(
+        f"<Placemark><name>{code}</name><Polygon><outerBoundaryIs><LinearRing><coordinates>"
+        + " ".join(f"{x},{y}" for x, y in geom.geoms[0].exterior.coords)
+        + "</coordinates></LinearRing></outerBoundaryIs></Polygon></Placemark>"
+        for code, geom in zip(codes, geoms, strict=True)
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><kml xmlns="http://www.opengis.net/kml/2.2">'
+        f"<Document>{placemarks}</Document></kml>"
+    ).encode()
+
+
+@pytest.mark.parametrize("kind", ["gpkg", "kml"])
+def test_formats_are_sniffed_not_trusted_from_names(api: ApiHarness, tmp_path, kind: str) -> None:
+    codes, geoms = lattice_grids(4, 3)
+    if kind == "gpkg":
+        data, form = _gpkg_bytes(tmp_path, codes, geoms), {}
+    else:
+        data, form = _kml_bytes(codes, geoms), {"field_map": "code=Name"}
+    hostile_name = "../" + "长" * 400 + ".txt"
+    response = upload(api, data, name=hostile_name, **form)
+    assert response.status_code == 201, response.text
+    version = response.json()
+    assert version["cell_count"] == 12 and version["source_format"] == kind
+    assert len(version["source_filename"]) <= 300 and "/" not in version["source_filename"]
+    assert len(version["label"]) <= 200
