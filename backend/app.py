@@ -14,13 +14,16 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from backend import __version__
 from backend.accounts.router import router as accounts_router
+from backend.core.body_limit import BodySizeLimitMiddleware
 from backend.core.db import transaction
 from backend.core.health import router as health_router
 from backend.core.middleware import RequestContextMiddleware
 from backend.core.problems import install_problem_handlers
 from backend.core.runtime import Runtime
 from backend.core.settings import Settings, load_settings
+from backend.grids.assignments_router import router as assignments_router
 from backend.grids.router import router as grids_router
+from backend.grids.versions_router import router as versions_router
 
 log = logging.getLogger("xuncha.app")
 
@@ -61,10 +64,14 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     app.state.runtime = runtime
     install_problem_handlers(app)
+    # Added last = outermost: the request id and metrics cover the 413s too.
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=runtime.metrics)
     app.include_router(health_router)
     app.include_router(accounts_router)
+    app.include_router(versions_router)
     app.include_router(grids_router)
+    app.include_router(assignments_router)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:

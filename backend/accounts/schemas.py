@@ -5,9 +5,10 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from backend.accounts.models import Role
+from backend.core.schemas import InputModel
 
 
-class LoginIn(BaseModel):
+class LoginIn(InputModel):
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=256)
 

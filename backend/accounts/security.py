@@ -72,7 +72,8 @@ def read_token(secret: str, token: str) -> TokenClaims:
     except ValueError:
         raise InvalidToken("malformed access token") from None
     expected = _b64(hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest())
-    if prefix != "xat1" or not hmac.compare_digest(signature, expected):
+    # Bytes, not str: compare_digest refuses non-ASCII text, and a token is client input.
+    if prefix != "xat1" or not hmac.compare_digest(signature.encode(), expected.encode()):
         raise InvalidToken("access token signature is invalid")
     try:
         payload = json.loads(_unb64(body))

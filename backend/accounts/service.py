@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -17,9 +18,12 @@ from backend.accounts.security import (
     verify_password,
 )
 from backend.core.errors import InvalidInput
+from backend.core.schemas import contains_nul
 from backend.core.settings import Settings
 
 MIN_PASSWORD_LENGTH = 8
+# Letters (any script), digits and . _ @ -: usable as a login on a phone keyboard, no spaces.
+USERNAME = re.compile(r"[\w.@-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,16 @@ def create_user(
     phone: str | None = None,
 ) -> User:
     """Create an account; the password is stored only as an argon2 hash."""
+    if not USERNAME.fullmatch(username):
+        raise InvalidInput(
+            "username must be 1-64 letters, digits or . _ @ - (no spaces or control characters)"
+        )
+    if display_name is not None and not 1 <= len(display_name.strip()) <= 100:
+        raise InvalidInput("display name must have 1-100 characters")
+    if phone is not None and len(phone) > 40:
+        raise InvalidInput("phone must have at most 40 characters")
+    if contains_nul([display_name, phone, password]):
+        raise InvalidInput("NUL characters are not allowed")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInput(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
     if repository.by_username(session, username) is not None:

@@ -9,10 +9,11 @@ from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
 
 import typer
+from alembic.util import CommandError
 from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from backend.core.errors import XunchaError
 from backend.core.runtime import Runtime
@@ -49,13 +50,25 @@ def one_line_errors(fn: Callable[P, R]) -> Callable[P, R]:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "settings"
             _exit_with(f"invalid configuration: {where}: {first['msg']}")
-        except (OperationalError, ProgrammingError) as exc:
-            _exit_with(f"database error: {str(exc.orig).strip().splitlines()[0]}")
+        except DBAPIError as exc:
+            _exit_with(f"database error: {_first_line(exc.orig)}")
+        except SQLAlchemyError as exc:
+            _exit_with(f"database error: {_first_line(exc)}")
+        except CommandError as exc:
+            _exit_with(f"migration error: {_first_line(exc)}")
         except FileNotFoundError as exc:
             _exit_with(f"file not found: {exc.filename}")
+        except OSError as exc:
+            where = f"{exc.filename}: " if exc.filename else ""
+            _exit_with(f"{where}{exc.strerror or exc}")
         raise AssertionError("unreachable")
 
     return wrapper
+
+
+def _first_line(exc: object) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _exit_with(message: str) -> None:

@@ -20,6 +20,7 @@ from backend.cli.common import (
     stage_progress,
 )
 from backend.core.db import transaction
+from backend.core.params import DB_ID_MAX
 from backend.geo.crs import LocationCRS
 from backend.grids import importer, repository, service
 from backend.grids.codes import GridCodeScheme
@@ -27,6 +28,9 @@ from backend.grids.export import write_cells
 from backend.grids.repository import CellFilter
 
 app = typer.Typer(no_args_is_help=True)
+VersionOpt = Annotated[
+    int | None, typer.Option(help="Version (default: active)", min=1, max=DB_ID_MAX)
+]
 
 
 @app.command("import")
@@ -78,9 +82,11 @@ def import_(
             session, path, options, GridCodeScheme(settings.grid_code_pattern), progress=step
         )
         version_id, active = result.version.id, result.version.is_active
+        if report is not None:
+            # Inside the transaction: if the report cannot be written, nothing is imported,
+            # so a retry does not leave a duplicate version behind.
+            report.write_text(json.dumps(result.report, ensure_ascii=False, indent=2), "utf-8")
     _print_report(result.report)
-    if report is not None:
-        report.write_text(json.dumps(result.report, ensure_ascii=False, indent=2), "utf-8")
     state = "active" if active else f"inactive — activate with `xuncha grids activate {version_id}`"
     console.print(f"[bold green]imported version {version_id}[/] ({state})", highlight=False)
 
@@ -134,7 +140,7 @@ def versions() -> None:
 @app.command("list")
 @one_line_errors
 def list_(
-    version: Annotated[int | None, typer.Option(help="Version (default: active)")] = None,
+    version: VersionOpt = None,
     parent: Annotated[str | None, typer.Option(help="District, street or community code")] = None,
     limit: Annotated[int, typer.Option(min=1, max=100_000)] = 50,
 ) -> None:
@@ -162,7 +168,7 @@ def list_(
 @one_line_errors
 def export(
     output: Annotated[Path, typer.Argument(help="Output file (.geojson or .gpkg)")],
-    version: Annotated[int | None, typer.Option(help="Version (default: active)")] = None,
+    version: VersionOpt = None,
     parent: Annotated[str | None, typer.Option(help="District, street or community code")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing file")] = False,
 ) -> None:
@@ -174,6 +180,8 @@ def export(
         fmt = "gpkg"
     else:
         fail("output must end in .geojson or .gpkg")
+    if output.is_dir():
+        fail(f"{output} is a directory")
     if output.exists() and not overwrite:
         fail(f"{output} exists; pass --overwrite to replace it")
     with runtime_for(settings_from_env()) as runtime, transaction(runtime.sessions) as session:
@@ -199,7 +207,9 @@ def export(
 
 @app.command("activate")
 @one_line_errors
-def activate(version: Annotated[int, typer.Argument(help="Version id")]) -> None:
+def activate(
+    version: Annotated[int, typer.Argument(help="Version id", min=1, max=DB_ID_MAX)],
+) -> None:
     """Make a version the active one (atomically)."""
     with runtime_for(settings_from_env()) as runtime, transaction(runtime.sessions) as session:
         activated = service.activate_version(session, version)
@@ -212,7 +222,7 @@ def match(
     lon: float,
     lat: float,
     crs: Annotated[LocationCRS, typer.Option(help="System of the coordinates")],
-    accuracy: Annotated[float | None, typer.Option(help="Accuracy in metres")] = None,
+    accuracy: Annotated[float | None, typer.Option(help="Accuracy in metres", min=0)] = None,
 ) -> None:
     """Which grid of the active version a location falls in."""
     with runtime_for(settings_from_env()) as runtime, transaction(runtime.sessions) as session:

@@ -21,7 +21,7 @@ from backend.core.logging import configure_logging
 from backend.core.settings import Settings
 
 HostOpt = Annotated[str | None, typer.Option(help="Interface to listen on")]
-PortOpt = Annotated[int | None, typer.Option(help="TCP port")]
+PortOpt = Annotated[int | None, typer.Option(help="TCP port", min=1, max=65535)]
 
 
 @one_line_errors

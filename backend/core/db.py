@@ -43,10 +43,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _sqlite_begin_immediate(conn: Any) -> None:
-    # pysqlite's default deferred BEGIN lets two writers both read and then one fail with
-    # "database is locked" on upgrade; taking the write lock up front serialises writers.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+READ_ONLY = "xuncha_read_only"
+
+
+def _sqlite_begin(conn: Any) -> None:
+    # Writers take the write lock up front (BEGIN IMMEDIATE): with a deferred BEGIN two
+    # writers can both read and then one fails on the lock upgrade ("database is locked",
+    # which busy_timeout cannot help in WAL mode). Read-only transactions keep a deferred
+    # BEGIN, so in WAL mode they never wait for a writer.
+    read_only = conn.get_execution_options().get(READ_ONLY, False)
+    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def create_db_engine(settings: Settings) -> Engine:
@@ -64,7 +70,7 @@ def create_db_engine(settings: Settings) -> Engine:
             poolclass=NullPool,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin_immediate)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(
         settings.url,
@@ -74,8 +80,10 @@ def create_db_engine(settings: Settings) -> Engine:
     )
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)
+def make_session_factory(engine: Engine, *, read_only: bool = False) -> sessionmaker[Session]:
+    """Sessions for writing, or for reading only (SQLite: no write lock is taken)."""
+    bind = engine.execution_options(**{READ_ONLY: True}) if read_only else engine
+    return sessionmaker(bind=bind, expire_on_commit=False, autoflush=False)
 
 
 @contextmanager

@@ -22,16 +22,23 @@ def get_settings(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Settings:
     return runtime.settings
 
 
-def get_session(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Iterator[Session]:
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_session(
+    request: Request, runtime: Annotated[Runtime, Depends(get_runtime)]
+) -> Iterator[Session]:
     """One request, one transaction: committed here after the endpoint returns.
 
-    FastAPI runs this exit code before the response is sent, so a failed commit becomes an
-    error response instead of a success the database never saw.
+    Declared with ``scope="function"`` (see ``SessionDep``) so the commit happens before the
+    response is sent: a failed commit becomes an error response, never a success the
+    database did not keep. Safe methods get a read-only transaction.
     """
-    with transaction(runtime.sessions) as session:
+    factory = runtime.read_sessions if request.method in SAFE_METHODS else runtime.sessions
+    with transaction(factory) as session:
         yield session
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]

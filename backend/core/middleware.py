@@ -44,8 +44,25 @@ class RequestContextMiddleware:
                 message = {**message, "headers": headers}
             await send(message)
 
+        started_response = False
+
+        async def send_tracking(message: Message) -> None:
+            nonlocal started_response
+            started_response = started_response or message["type"] == "http.response.start"
+            await send_with_id(message)
+
         try:
-            await self.app(scope, receive, send_with_id)
+            if _has_control_characters(scope):
+                await _reject_control_characters(scope, receive, send_tracking)
+            else:
+                await self.app(scope, receive, send_tracking)
+        except Exception as exc:
+            # Exceptions no handler claimed end here, inside the request context, so the
+            # 500 still carries the request id (Starlette's outer handler would not).
+            if started_response:
+                raise
+            response = _fallback_response(exc)
+            await response(scope, receive, send_tracking)
         finally:
             elapsed = time.perf_counter() - started
             route = _route_template(scope)
@@ -62,6 +79,46 @@ class RequestContextMiddleware:
                 },
             )
             reset_request_id(token)
+
+
+# %00-%1F and %7F in a path or query: never meaningful here, and NUL breaks PostgreSQL text.
+_ENCODED_CONTROL = re.compile(rb"%(?:[01][0-9a-fA-F]|7[fF])")
+
+
+def _has_control_characters(scope: Scope) -> bool:
+    raw_path = scope.get("raw_path") or scope.get("path", "").encode()
+    query = scope.get("query_string", b"")
+    return bool(
+        _ENCODED_CONTROL.search(raw_path)
+        or _ENCODED_CONTROL.search(query)
+        or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in scope.get("path", ""))
+    )
+
+
+async def _reject_control_characters(scope: Scope, receive: Receive, send: Send) -> None:
+    from backend.core.problems import problem_response
+
+    response = problem_response(
+        422,
+        "invalid_input",
+        "The request is not valid",
+        "control characters (such as NUL) are not allowed in the URL",
+    )
+    await response(scope, receive, send)
+
+
+def _fallback_response(exc: Exception) -> Any:
+    from backend.core.problems import (
+        TRANSIENT_DATABASE_ERRORS,
+        database_unavailable_response,
+        internal_error_response,
+    )
+
+    if isinstance(exc, TRANSIENT_DATABASE_ERRORS):
+        logging.getLogger("xuncha.errors").warning("database unavailable: %s", exc)
+        return database_unavailable_response()
+    logging.getLogger("xuncha.errors").exception("unhandled error", exc_info=exc)
+    return internal_error_response()
 
 
 def _incoming_request_id(scope: Scope) -> str | None:

@@ -14,12 +14,18 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from backend.core.errors import XunchaError
 from backend.core.request_context import current_request_id
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+TRANSIENT_DATABASE_ERRORS: tuple[type[Exception], ...] = (
+    OperationalError,
+    InterfaceError,
+    DisconnectionError,
+)
 log = logging.getLogger("xuncha.errors")
 
 # Starlette raises HTTPException for routing-level failures; give them stable codes too.
@@ -126,17 +132,40 @@ async def _on_http_exception(_request: Request, exc: Exception) -> ProblemRespon
     )
 
 
-async def _on_unexpected(_request: Request, exc: Exception) -> ProblemResponse:
-    log.exception("unhandled error", exc_info=exc)
+async def _on_database_unavailable(_request: Request, exc: Exception) -> ProblemResponse:
+    # Connection failures, lock timeouts and deadlocks: the request changed nothing (its
+    # transaction rolled back) and retrying later is the right client reaction.
+    log.warning("database unavailable: %s", str(exc).splitlines()[0][:300])
+    return database_unavailable_response()
+
+
+def database_unavailable_response() -> ProblemResponse:
+    return problem_response(
+        503,
+        "database_unavailable",
+        "The database is unavailable",
+        "The database could not complete the request; nothing was changed. Retry shortly.",
+        headers={"Retry-After": "2"},
+    )
+
+
+def internal_error_response() -> ProblemResponse:
     return problem_response(
         500, "internal_error", "Internal server error", "An unexpected error occurred."
     )
+
+
+async def _on_unexpected(_request: Request, exc: Exception) -> ProblemResponse:
+    log.exception("unhandled error", exc_info=exc)
+    return internal_error_response()
 
 
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(XunchaError, _on_xuncha_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
+    for transient in TRANSIENT_DATABASE_ERRORS:
+        app.add_exception_handler(transient, _on_database_unavailable)
     app.add_exception_handler(Exception, _on_unexpected)
 
 
@@ -148,5 +177,6 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         404: "Not found",
         409: "Conflict",
         422: "Invalid input (validation_error or a domain code)",
+        503: "Database unavailable (database_unavailable); retry",
     }.items()
 }

@@ -20,6 +20,7 @@ class Runtime:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
+    read_sessions: sessionmaker[Session]
     object_store: ObjectStore
     grid_indexes: GridIndexRegistry
     metrics: Metrics = field(default_factory=Metrics)
@@ -31,6 +32,7 @@ class Runtime:
             settings=settings,
             engine=engine,
             sessions=make_session_factory(engine),
+            read_sessions=make_session_factory(engine, read_only=True),
             object_store=build_object_store(settings),
             grid_indexes=GridIndexRegistry(tolerance_m=settings.grid_match_tolerance_m),
         )

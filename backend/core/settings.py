@@ -16,7 +16,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # GB/T 30428.1: 6-digit county-level division code (GB/T 2260) + 3-digit street + 3-digit
@@ -75,6 +75,26 @@ class Settings(BaseSettings):
     grid_overlap_tolerance_m2: float = Field(default=1.0, ge=0)
     grid_gap_tolerance_m2: float = Field(default=1.0, ge=0)
     grid_import_max_bytes: int = 200 * 1024 * 1024
+
+    @property
+    def max_request_bytes(self) -> int:
+        """No request body may exceed the largest upload we accept, plus form overhead."""
+        return self.grid_import_max_bytes + 1024 * 1024
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        scheme = value.split(":", 1)[0]
+        if scheme == "postgresql" or scheme == "postgres":
+            # psycopg 3 is the driver we ship; plain URLs from ops tooling mean it.
+            return "postgresql+psycopg:" + value.split(":", 1)[1]
+        if scheme not in ("sqlite", "postgresql+psycopg") or "://" not in value:
+            raise ValueError(
+                "must be sqlite:///<path> or postgresql+psycopg://user:password@host/db"
+            )
+        return value
 
     @model_validator(mode="after")
     def _fill_profile_defaults(self) -> Settings:

@@ -8,6 +8,7 @@ fixes a file in one round instead of one error at a time.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -206,6 +207,11 @@ def _map_one(
     if code is None:
         problems.append(FeatureProblem("missing_grid_code", "feature has no grid code", index))
         return None
+    if any("\x00" in v for v in values.values() if v is not None):
+        problems.append(
+            FeatureProblem("invalid_text", "attribute text contains NUL characters", index)
+        )
+        return None
     for name, limit in MAX_LENGTHS.items():
         value = values.get(name)
         if value is not None and len(value) > limit:
@@ -267,9 +273,26 @@ def _map_one(
         street_name=values.get("street_name"),
         community_name=values.get("community_name"),
         zone_tier=tier,
-        extra={k: v for k, v in props.items() if k not in used},
+        extra={k: json_safe(v) for k, v in props.items() if k not in used},
         **derived,
     )
+
+
+def json_safe(value: Any) -> Any:
+    """Attribute values as strict JSON: NaN/±inf become null, NUL characters are dropped.
+
+    PostgreSQL's json type refuses both; SQLite would store them, so without this the same
+    file would import on one profile and fail on the other.
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {json_safe(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def _hierarchy_name_conflicts(grids: list[MappedGrid]) -> list[FeatureProblem]:

@@ -30,7 +30,7 @@ import numpy.typing as npt
 import shapely
 from shapely import STRtree
 
-from backend.geo.metric import distance_m, metres_to_degrees_bounds
+from backend.geo.metric import distance_m
 from backend.grids.bucket_raster import MIXED, build_raster
 
 # Shapely >= 2.2 has scalar fast paths (~0.1 µs instead of ~2 µs through the ufunc machinery).
@@ -158,9 +158,10 @@ class GridIndex:
         by_degree, degrees = self._tree.query_nearest(point, return_distance=True)
         first = int(by_degree[0])
         # Nearest in degrees is not always nearest in metres (a degree of longitude is shorter
-        # than one of latitude); any grid nearer in metres lies within degrees / cos(lat).
-        dlon, dlat = metres_to_degrees_bounds(lat, 1.0)
-        radius = float(degrees[0]) * (dlon / dlat) * 1.000001 + 1e-12
+        # than one of latitude). On the ellipsoid a degree of longitude is N·cos(lat) and one
+        # of latitude is M, with M <= N, so any grid nearer in metres lies within
+        # degrees · M / (N · cos(lat)) <= degrees / cos(lat): the spherical bound is safe.
+        radius = float(degrees[0]) / max(math.cos(math.radians(lat)), 1e-9) * 1.000001 + 1e-12
         if radius > FAR_DEGREES:
             return first, distance_m(lon, lat, self.geometries[first])
         candidates = np.sort(self._tree.query(point, predicate="dwithin", distance=radius))

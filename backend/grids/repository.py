@@ -8,7 +8,7 @@ from datetime import date
 from typing import Any
 
 import shapely
-from sqlalchemy import Select, and_, func, insert, or_, select, update
+from sqlalchemy import Select, and_, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from backend.grids.models import GridAssignment, GridCell, GridVersion
@@ -37,7 +37,9 @@ def active_version_id(session: Session) -> int | None:
 def lock_versions(session: Session) -> None:
     """Serialise activations: concurrent ones queue here instead of racing the unique index."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(GridVersion.id).with_for_update())
+        # A fixed lock order (by id): without it, two activations lock rows in physical
+        # order, which changes as rows are updated, and deadlock each other.
+        session.execute(select(GridVersion.id).order_by(GridVersion.id).with_for_update())
     # SQLite: BEGIN IMMEDIATE already holds the database write lock.
 
 
@@ -195,8 +197,6 @@ def covering_codes_bulk_sql(
     session: Session, version_id: int, lons: Sequence[float], lats: Sequence[float]
 ) -> list[tuple[str | None, int]]:
     """For each point: the lowest covering code (or None) and the number of covering grids."""
-    from sqlalchemy import text
-
     rows = session.execute(
         text(BULK_COVERS_SQL),
         {"lons": list(lons), "lats": list(lats), "version_id": version_id},
@@ -205,6 +205,16 @@ def covering_codes_bulk_sql(
 
 
 # -- assignments ----------------------------------------------------------------------------
+
+
+def lock_grid_assignments(session: Session, grid_code: str) -> None:
+    """Serialise assignment changes of one grid, so the overlap check cannot race."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": f"grid_assignments:{grid_code}"},
+        )
+    # SQLite: BEGIN IMMEDIATE already holds the database write lock.
 
 
 def add_assignment(session: Session, assignment: GridAssignment) -> GridAssignment:

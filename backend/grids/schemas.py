@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from backend.core.schemas import InputModel
 from backend.geo.crs import LocationCRS
 from backend.grids.matcher import MatchKind
 from backend.grids.models import AssigneeKind, ZoneTier
@@ -66,7 +67,7 @@ class GridPage(BaseModel):
     )
 
 
-class LocationIn(BaseModel):
+class LocationIn(InputModel):
     """A location as a device reports it: coordinates in its map's system, with accuracy."""
 
     lon: float = Field(ge=-180, le=180, allow_inf_nan=False, examples=[121.4737])
@@ -94,7 +95,7 @@ class GridMatchOut(BaseModel):
     grid: GridOut | None = None
 
 
-class AssignmentIn(BaseModel):
+class AssignmentIn(InputModel):
     kind: AssigneeKind = Field(description="person (网格员/监督员) or unit (责任单位)")
     role: str = Field(min_length=1, max_length=50, examples=["网格员"])
     assignee_name: str = Field(min_length=1, max_length=200, examples=["张伟"])
@@ -115,7 +116,7 @@ class AssignmentIn(BaseModel):
         return stripped
 
 
-class AssignmentEnd(BaseModel):
+class AssignmentEnd(InputModel):
     effective_to: date = Field(description="First day the assignment no longer applies")
 
 
@@ -140,11 +141,3 @@ class AssignmentOut(BaseModel):
 
 class AssignmentList(BaseModel):
     items: list[AssignmentOut]
-
-
-class GridImportOptionsIn(BaseModel):
-    crs: str | None = None
-    layer: str | None = None
-    invalid: Literal["repair", "refuse"] = "repair"
-    activate: bool = False
-    label: str | None = None

@@ -147,6 +147,7 @@ def assign(
 ) -> GridAssignment:
     """Record who is responsible for a grid from a date; overlapping duplicates are refused."""
     get_cell(session, grid_code)  # the grid must exist in the active version
+    repository.lock_grid_assignments(session, grid_code)
     clashes = repository.overlapping_assignments(
         session, grid_code, new.role, new.assignee_name, new.effective_from, new.effective_to
     )
@@ -166,6 +167,7 @@ def end_assignment(
     session: Session, grid_code: str, assignment_id: int, end: date, actor: str | None
 ) -> GridAssignment:
     """Close an assignment's period; the row stays as history."""
+    repository.lock_grid_assignments(session, grid_code)
     assignment = repository.get_assignment(session, assignment_id)
     if assignment is None or assignment.grid_code != grid_code:
         raise AssignmentNotFound(f"assignment {assignment_id} does not exist on grid {grid_code}")

@@ -131,3 +131,39 @@ def test_production_profile_refuses_sqlite(tmp_path: Path) -> None:
     env = {"XUNCHA_PROFILE": "production", "XUNCHA_DATABASE_URL": "sqlite:///x.db"}
     code, _, err = run(env, "migrate")
     assert code == 2 and "invalid configuration" in err
+
+
+def test_environment_problems_are_one_line(grid_file: Path, tmp_path: Path) -> None:
+    not_a_db = tmp_path / "notdb.sqlite3"
+    not_a_db.write_text("plain text, not SQLite")
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    cases = [
+        ({"XUNCHA_DATABASE_URL": "foo://x"}, ["migrate"], "invalid configuration"),
+        ({"XUNCHA_DATABASE_URL": "notaurl"}, ["migrate"], "invalid configuration"),
+        ({"XUNCHA_DATABASE_URL": f"sqlite:///{not_a_db}"}, ["migrate"], "database error"),
+        ({"XUNCHA_VAR_DIR": str(a_file / "var")}, ["migrate"], "Not a directory"),
+        ({}, ["migrate", "nosuchrevision"], "migration error"),
+        ({}, ["grids", "activate", "99999999999999999999"], "Invalid value"),
+        ({}, ["serve", "--port", "99999"], "Invalid value"),
+        ({}, ["users", "create", " ", "--role", "admin", "--password", "x" * 9], "username"),
+    ]
+    for extra, args, expected in cases:
+        env = {"XUNCHA_VAR_DIR": str(tmp_path / "var"), "XUNCHA_LOG_JSON": "false"} | extra
+        code, out, err = run(env, *args)
+        assert code == 2, (args, out, err)
+        assert expected in err, (args, err)
+        assert "Traceback" not in err + out
+
+
+def test_unwritable_report_imports_nothing(env: dict[str, str], grid_file: Path, tmp_path) -> None:
+    code, _, err = run(
+        env, "grids", "import", str(grid_file), "--crs", "EPSG:4490", "--report", str(tmp_path)
+    )
+    assert code == 2 and "Is a directory" in err
+    code, out, _ = run(env, "grids", "versions")
+    assert "EPSG:4490" not in out  # no version was left behind
+    directory = tmp_path / "looks-like.geojson"
+    directory.mkdir()
+    code, _, err = run(env, "grids", "export", str(directory), "--overwrite")
+    assert code == 2 and "is a directory" in err

@@ -102,3 +102,14 @@ def test_missing_code_column_is_explained() -> None:
     result = mapped([{"编号": "1"}])
     assert result.problems[0].code == "missing_field"
     assert "编号" in result.problems[0].message and "code=" in result.problems[0].message
+
+
+def test_attribute_values_become_strict_json_and_nul_is_refused() -> None:
+    result = mapped(
+        [
+            {"code": "31010100100101", "meta": {"a": float("nan"), "b": [float("inf"), "x\x00y"]}},
+            {"code": "31010100100102", "name": "bad\x00name"},
+        ]
+    )
+    assert result.grids[0].extra == {"meta": {"a": None, "b": [None, "xy"]}}
+    assert [(p.code, p.feature) for p in result.problems] == [("invalid_text", 1)]

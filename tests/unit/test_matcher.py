@@ -162,3 +162,20 @@ def test_matches_agree_with_brute_force(squares: GridIndex, lon: float, lat: flo
         assert found.grid_code == covering[0]
     else:
         assert found.kind in (MatchKind.nearest, MatchKind.outside)
+
+
+def test_nearest_search_radius_is_wide_enough_on_the_ellipsoid() -> None:
+    # Grid A is 30.02 m due north, grid B 29.99 m due east (tolerance 30 m). B is nearer in
+    # metres but farther in degrees; a search radius computed too tightly misses it.
+    from backend.geo.metric import radii_of_curvature
+
+    lon0, lat0 = 120.0, 30.0
+    m, n = radii_of_curvature(lat0)
+    d_north = 30.02 / (math.radians(1) * m)
+    d_east = 29.99 / (math.radians(1) * n * math.cos(math.radians(lat0)))
+    a = shapely.box(lon0 - 1e-4, lat0 + d_north, lon0 + 1e-4, lat0 + d_north + 1e-4)
+    b = shapely.box(lon0 + d_east, lat0 - 1e-4, lon0 + d_east + 1e-4, lat0 + 1e-4)
+    index = GridIndex(1, ["A0000000000001", "B0000000000001"], [a, b], tolerance_m=30.0)
+    found = index.match(lon0, lat0)
+    assert found.kind is MatchKind.nearest and found.grid_code == "B0000000000001"
+    assert found.distance_m == pytest.approx(29.99, abs=0.01)
