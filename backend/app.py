@@ -21,9 +21,12 @@ from backend.core.middleware import RequestContextMiddleware
 from backend.core.problems import install_problem_handlers
 from backend.core.runtime import Runtime
 from backend.core.settings import Settings, load_settings
+from backend.devices.router import router as devices_router
 from backend.grids.assignments_router import router as assignments_router
 from backend.grids.router import router as grids_router
 from backend.grids.versions_router import router as versions_router
+from backend.reports.router import router as reports_router
+from backend.sync.router import router as sync_router
 
 log = logging.getLogger("xuncha.app")
 
@@ -69,6 +72,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.add_middleware(RequestContextMiddleware, metrics=runtime.metrics)
     app.include_router(health_router)
     app.include_router(accounts_router)
+    app.include_router(devices_router)
+    app.include_router(sync_router)
+    app.include_router(reports_router)
     app.include_router(versions_router)
     app.include_router(grids_router)
     app.include_router(assignments_router)

@@ -1,35 +1,73 @@
-"""Authentication and role checks as FastAPI dependencies."""
+"""Authentication and role checks as FastAPI dependencies.
+
+A token is either a user's (password login, for the command centre) or a device's (an enrolled
+phone). Both resolve to the live user; a device token also to the live, unrevoked device.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from backend.accounts import service
+from backend.accounts.errors import DeviceTokenRequired
 from backend.accounts.models import Role, User
 from backend.core.deps import SessionDep, SettingsDep
 from backend.core.errors import Forbidden, Unauthenticated
+from backend.devices import service as devices
+from backend.devices.models import Device
 
-_bearer = HTTPBearer(auto_error=False, description="Access token from POST /api/v1/auth/token")
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="Access token from POST /api/v1/auth/token or POST /api/v1/devices/token",
+)
 
 
-def current_user(
+@dataclass(frozen=True)
+class Principal:
+    user: User
+    device: Device | None
+
+
+def current_principal(
     session: SessionDep,
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> User:
+) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated(
             "send an access token as 'Authorization: Bearer <token>'",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    return service.user_for_token(session, settings, credentials.credentials)
+    claims = service.claims_of(settings, credentials.credentials)
+    user = service.user_for_claims(session, claims)
+    device = None
+    if claims.device_id is not None:
+        device = devices.active_device(session, claims.device_id, user.id)
+    return Principal(user, device)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def current_user(principal: CurrentPrincipal) -> User:
+    return principal.user
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def current_device(principal: CurrentPrincipal) -> Principal:
+    if principal.device is None:
+        raise DeviceTokenRequired("sync needs a device token: enroll the device first")
+    return principal
+
+
+CurrentDevice = Annotated[Principal, Depends(current_device)]
 
 
 def require_roles(*roles: Role) -> Callable[[User], User]:

@@ -1,6 +1,6 @@
 """Errors of the accounts domain."""
 
-from backend.core.errors import Conflict, Unauthenticated
+from backend.core.errors import Conflict, Forbidden, NotFound, Unauthenticated
 
 
 class BadCredentials(Unauthenticated):
@@ -10,3 +10,17 @@ class BadCredentials(Unauthenticated):
 
 class UsernameTaken(Conflict):
     code = "username_taken"
+
+
+class UserInactive(Unauthenticated):
+    code = "user_inactive"
+    title = "The account is deactivated"
+
+
+class UserNotFound(NotFound):
+    code = "user_not_found"
+
+
+class DeviceTokenRequired(Forbidden):
+    code = "device_token_required"
+    title = "Only an enrolled device may call this"

@@ -5,15 +5,23 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from backend.accounts import service
-from backend.accounts.deps import CurrentUser
-from backend.accounts.schemas import LoginIn, TokenOut, UserOut
+from backend.accounts.deps import AdminUser, CurrentUser
+from backend.accounts.schemas import (
+    LoginIn,
+    TokenOut,
+    UserAdminOut,
+    UserCreate,
+    UserList,
+    UserOut,
+)
 from backend.core.deps import SessionDep, SettingsDep
+from backend.core.params import IdPath
 from backend.core.problems import PROBLEM_RESPONSES
 
-router = APIRouter(prefix="/api/v1/auth", tags=["auth"], responses=PROBLEM_RESPONSES)
+router = APIRouter(prefix="/api/v1", tags=["auth"], responses=PROBLEM_RESPONSES)
 
 
-@router.post("/token", operation_id="login")
+@router.post("/auth/token", operation_id="login")
 def login(body: LoginIn, session: SessionDep, settings: SettingsDep) -> TokenOut:
     """Exchange a username and password for a short-lived access token."""
     issued = service.login(session, settings, body.username, body.password)
@@ -24,7 +32,33 @@ def login(body: LoginIn, session: SessionDep, settings: SettingsDep) -> TokenOut
     )
 
 
-@router.get("/me", operation_id="whoami")
+@router.get("/auth/me", operation_id="whoami")
 def whoami(user: CurrentUser) -> UserOut:
     """The account the access token belongs to."""
     return UserOut.model_validate(user)
+
+
+@router.post("/users", operation_id="createUser", status_code=201, tags=["users"])
+def create_user(body: UserCreate, session: SessionDep, _admin: AdminUser) -> UserAdminOut:
+    """Create an account (inspectors then enroll their phones with an enrollment code)."""
+    user = service.create_user(
+        session,
+        username=body.username,
+        password=body.password,
+        role=body.role,
+        display_name=body.display_name,
+        phone=body.phone,
+    )
+    return UserAdminOut.model_validate(user)
+
+
+@router.get("/users", operation_id="listUsers", tags=["users"])
+def list_users(session: SessionDep, _admin: AdminUser) -> UserList:
+    """Every account, by username."""
+    return UserList(items=[UserAdminOut.model_validate(u) for u in service.list_users(session)])
+
+
+@router.post("/users/{user_id}/deactivate", operation_id="deactivateUser", tags=["users"])
+def deactivate(user_id: IdPath, session: SessionDep, _admin: AdminUser) -> UserAdminOut:
+    """Deactivate an account: its tokens and devices stop working on their next request."""
+    return UserAdminOut.model_validate(service.deactivate(session, user_id))

@@ -28,3 +28,19 @@ class TokenOut(BaseModel):
     token_type: str = "bearer"
     expires_in: int = Field(description="Seconds until the token expires")
     user: UserOut
+
+
+class UserCreate(InputModel):
+    username: str = Field(min_length=1, max_length=64, examples=["zhangwei"])
+    password: str = Field(min_length=8, max_length=256)
+    role: Role
+    display_name: str | None = Field(default=None, max_length=100, examples=["张伟"])
+    phone: str | None = Field(default=None, max_length=40)
+
+
+class UserAdminOut(UserOut):
+    is_active: bool
+
+
+class UserList(BaseModel):
+    items: list[UserAdminOut]

@@ -1,8 +1,9 @@
 """Password hashing (argon2) and signed, expiring access tokens.
 
 Tokens are HMAC-SHA256 over a small JSON payload: ``sub`` (user id), ``tv`` (the user's
-token_version, so bumping it revokes every earlier token) and ``exp``. They carry no
-permissions; the role is read from the database on every request.
+token_version, so bumping it revokes every earlier token), ``exp`` and, for tokens issued to
+an enrolled phone, ``dev`` (the device id, checked against revocation on every request). They
+carry no permissions; the role is read from the database on every request.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import json
+import secrets
 import time
 from dataclasses import dataclass
 
@@ -44,6 +46,16 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return False
 
 
+def new_secret(prefix: str) -> str:
+    """A 256-bit random secret, URL-safe, with a prefix that says what it is."""
+    return f"{prefix}.{secrets.token_urlsafe(32)}"
+
+
+def secret_digest(secret: str) -> str:
+    """Storage form of a high-entropy secret (random, so no salt or slow hash is needed)."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
@@ -57,10 +69,23 @@ class TokenClaims:
     user_id: int
     token_version: int
     expires_at: int
+    device_id: str | None = None
 
 
-def issue_token(secret: str, user_id: int, token_version: int, ttl_seconds: int) -> str:
-    payload = {"sub": user_id, "tv": token_version, "exp": int(time.time()) + ttl_seconds}
+def issue_token(
+    secret: str,
+    user_id: int,
+    token_version: int,
+    ttl_seconds: int,
+    device_id: str | None = None,
+) -> str:
+    payload: dict[str, object] = {
+        "sub": user_id,
+        "tv": token_version,
+        "exp": int(time.time()) + ttl_seconds,
+    }
+    if device_id is not None:
+        payload["dev"] = device_id
     body = _b64(json.dumps(payload, separators=(",", ":")).encode())
     signature = _b64(hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest())
     return f"xat1.{body}.{signature}"
@@ -77,8 +102,14 @@ def read_token(secret: str, token: str) -> TokenClaims:
         raise InvalidToken("access token signature is invalid")
     try:
         payload = json.loads(_unb64(body))
-        claims = TokenClaims(int(payload["sub"]), int(payload["tv"]), int(payload["exp"]))
-    except (ValueError, KeyError, TypeError):
+        device = payload.get("dev")
+        claims = TokenClaims(
+            int(payload["sub"]),
+            int(payload["tv"]),
+            int(payload["exp"]),
+            str(device) if device is not None else None,
+        )
+    except (ValueError, KeyError, TypeError, AttributeError):
         raise InvalidToken("access token payload is invalid") from None
     if claims.expires_at < time.time():
         raise TokenExpired("access token has expired; log in again")

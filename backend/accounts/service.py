@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from backend.accounts import repository
-from backend.accounts.errors import BadCredentials, UsernameTaken
+from backend.accounts.errors import BadCredentials, UserInactive, UsernameTaken, UserNotFound
 from backend.accounts.models import Role, User
 from backend.accounts.security import (
     InvalidToken,
+    TokenClaims,
     hash_password,
     issue_token,
     read_token,
@@ -22,6 +23,7 @@ from backend.core.schemas import contains_nul
 from backend.core.settings import Settings
 
 MIN_PASSWORD_LENGTH = 8
+RE_ENROLL = {"type": "re_enroll", "message": "enroll this device again"}
 # Letters (any script), digits and . _ @ -: usable as a login on a phone keyboard, no spaces.
 USERNAME = re.compile(r"[\w.@-]{1,64}")
 
@@ -79,9 +81,35 @@ def login(session: Session, settings: Settings, username: str, password: str) ->
     return IssuedToken(token, ttl, user)
 
 
-def user_for_token(session: Session, settings: Settings, token: str) -> User:
-    claims = read_token(settings.secret_key.get_secret_value(), token)
+def user_for_claims(session: Session, claims: TokenClaims) -> User:
+    """The live account behind a token; deactivation and revocation take effect at once."""
     user = repository.get(session, claims.user_id)
-    if user is None or not user.is_active or user.token_version != claims.token_version:
+    if user is None or user.token_version != claims.token_version:
         raise InvalidToken("access token has been revoked")
+    if not user.is_active:
+        raise UserInactive("this account is deactivated", directives=[RE_ENROLL])
+    return user
+
+
+def claims_of(settings: Settings, token: str) -> TokenClaims:
+    return read_token(settings.secret_key.get_secret_value(), token)
+
+
+def get_user(session: Session, user_id: int) -> User:
+    user = repository.get(session, user_id)
+    if user is None:
+        raise UserNotFound(f"user {user_id} does not exist")
+    return user
+
+
+def list_users(session: Session) -> list[User]:
+    return list(repository.list_all(session))
+
+
+def deactivate(session: Session, user_id: int) -> User:
+    """Deactivate an account: every token and device of it stops working on its next request."""
+    user = get_user(session, user_id)
+    user.is_active = False
+    user.token_version += 1
+    session.flush()
     return user

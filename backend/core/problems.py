@@ -132,6 +132,15 @@ async def _on_http_exception(_request: Request, exc: Exception) -> ProblemRespon
     )
 
 
+async def _on_protocol_error(_request: Request, exc: Exception) -> ProblemResponse:
+    from sync_protocol.errors import ProtocolError
+
+    assert isinstance(exc, ProtocolError)
+    status = exc.status_hint or 422
+    title = exc.code.replace("_", " ").capitalize()
+    return problem_response(status, exc.code, title, exc.message, None, **exc.extra)
+
+
 async def _on_database_unavailable(_request: Request, exc: Exception) -> ProblemResponse:
     # Connection failures, lock timeouts and deadlocks: the request changed nothing (its
     # transaction rolled back) and retrying later is the right client reaction.
@@ -164,6 +173,9 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(XunchaError, _on_xuncha_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
+    from sync_protocol.errors import ProtocolError
+
+    app.add_exception_handler(ProtocolError, _on_protocol_error)
     for transient in TRANSIENT_DATABASE_ERRORS:
         app.add_exception_handler(transient, _on_database_unavailable)
     app.add_exception_handler(Exception, _on_unexpected)

@@ -12,9 +12,11 @@ Built once in the app factory or CLI and passed down; tests build their own inst
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -65,7 +67,20 @@ class Settings(BaseSettings):
         default=SecretStr("dev-only-secret-change-me"),
         description="Signs access tokens; must be set in production.",
     )
-    access_token_minutes: int = 30
+    access_token_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    device_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    enrollment_code_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
+    public_base_url: str | None = Field(
+        default=None, description="Base URL phones use (printed into enrollment QR codes)"
+    )
+
+    timezone: str = Field(
+        default="Asia/Shanghai", description="Local time zone: what 'today' means for duty rosters"
+    )
+
+    sync_min_app_version: str = "0.0.0"
+    sync_recommended_app_version: str = "0.0.0"
+    sync_change_retention_days: int = Field(default=30, ge=1)
 
     grid_code_pattern: str = DEFAULT_GRID_CODE_PATTERN
     grid_match_tolerance_m: float = Field(default=30.0, ge=0, le=1000)
@@ -113,6 +128,10 @@ class Settings(BaseSettings):
         ):
             raise ValueError("XUNCHA_SECRET_KEY must be set for the production profile")
         return self
+
+    def today(self) -> date:
+        """Today's date in the city's time zone (assignments and rosters use local dates)."""
+        return datetime.now(ZoneInfo(self.timezone)).date()
 
     @property
     def url(self) -> str:

@@ -20,7 +20,7 @@ from backend.grids.errors import (
     NoActiveGridVersion,
 )
 from backend.grids.index_registry import GridIndexRegistry
-from backend.grids.matcher import GridMatch, MatchKind
+from backend.grids.matcher import GridIndex, GridMatch, MatchKind
 from backend.grids.models import AssigneeKind, GridAssignment, GridCell, GridVersion
 from backend.grids.repository import CellFilter
 
@@ -101,10 +101,22 @@ def match_location(
     poor_accuracy_m: float = 50.0,
 ) -> LocationMatch:
     """Normalise a device location and match it to the active grid version."""
-    wgs_lon, wgs_lat = normalise_location(lon, lat, crs)
     index = registry.active(session)
     if index is None:
         raise NoActiveGridVersion("no grid version is active; import and activate one first")
+    return locate(index, lon, lat, crs, accuracy_m, poor_accuracy_m)
+
+
+def locate(
+    index: GridIndex,
+    lon: float,
+    lat: float,
+    crs: LocationCRS,
+    accuracy_m: float | None,
+    poor_accuracy_m: float,
+) -> LocationMatch:
+    """Normalise and match with an index the caller already holds (one lookup per batch)."""
+    wgs_lon, wgs_lat = normalise_location(lon, lat, crs)
     found = index.match(wgs_lon, wgs_lat)
     flags = _flags(found, accuracy_m, poor_accuracy_m)
     return LocationMatch(wgs_lon, wgs_lat, crs, accuracy_m, found, flags)

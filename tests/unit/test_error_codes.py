@@ -33,6 +33,14 @@ def test_every_code_is_documented_and_well_formed() -> None:
         assert f"`{code}`" in documented, f"{code} missing from docs/api-errors.md"
 
 
+def test_sync_protocol_codes_are_documented() -> None:
+    from sync_protocol.errors import ERROR_CODES
+
+    documented = DOC.read_text(encoding="utf-8")
+    missing = [code for code in ERROR_CODES if f"`{code}`" not in documented]
+    assert missing == []
+
+
 def test_codes_are_not_reused_for_different_statuses() -> None:
     by_code: dict[str, set[int]] = {}
     for cls in _all_error_classes():

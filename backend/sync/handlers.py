@@ -1,0 +1,150 @@
+"""Applying one validated mutation: protocol arguments in, a protocol result out.
+
+The protocol package validates arguments (pure); the reports service does the work; this
+module is the seam between them and the only place that knows both vocabularies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from backend.reports import service as reports
+from backend.reports.service import (
+    LocationInput,
+    Locator,
+    NewReport,
+    PhotoInput,
+    ReportRejected,
+    WriteResult,
+)
+from backend.sync import repository as sync_repository
+from sync_protocol.messages import MutationResult, RecordRef, ResultStatus
+from sync_protocol.mutations import (
+    Location,
+    MutationArgsError,
+    ReportCreate,
+    ReportDelete,
+    ReportUpdate,
+    validate_mutation,
+)
+
+
+@dataclass(frozen=True)
+class MutationContext:
+    user_id: int
+    device_id: str
+    locator: Locator
+
+
+Handler = Callable[[Session, MutationContext, Any, dict[str, Any]], WriteResult]
+
+
+def apply_mutation(
+    session: Session, ctx: MutationContext, mutation_id: int, name: str, args: dict[str, Any]
+) -> MutationResult:
+    """Validate and apply one mutation; permanent failures become ``rejected`` results."""
+    try:
+        typed = validate_mutation(name, args)
+        written = _HANDLERS[name](session, ctx, typed, args)
+    except MutationArgsError as exc:
+        return _rejected(mutation_id, exc.code, exc.message)
+    except ReportRejected as exc:
+        return _rejected(mutation_id, exc.code, exc.message)
+    return _result(mutation_id, written)
+
+
+def _create(session: Session, ctx: MutationContext, typed: Any, raw: dict[str, Any]) -> WriteResult:
+    assert isinstance(typed, ReportCreate)
+    new = NewReport(
+        report_id=typed.report_id,
+        category_code=typed.category_code,
+        description=typed.description,
+        address=typed.address,
+        location=_location(typed.location),
+        captured_at=typed.captured_at,
+        photos=tuple(
+            PhotoInput(p.photo_id, p.sha256, p.size, p.content_type) for p in typed.photos
+        ),
+        digest=typed.content_digest(),
+    )
+    return reports.create(
+        session, user_id=ctx.user_id, device_id=ctx.device_id, new=new, locator=ctx.locator
+    )
+
+
+def _update(
+    session: Session, ctx: MutationContext, typed: Any, _raw: dict[str, Any]
+) -> WriteResult:
+    assert isinstance(typed, ReportUpdate)
+    changes = {
+        name: _location(value) if isinstance(value, Location) else value
+        for name, value in typed.changes.items()
+    }
+    return reports.update(
+        session,
+        user_id=ctx.user_id,
+        report_id=typed.report_id,
+        base_version=typed.base_version,
+        changes=changes,
+        ignored=typed.ignored_fields,
+        own_versions=sync_repository.own_versions(session, ctx.device_id, typed.report_id),
+        locator=ctx.locator,
+    )
+
+
+def _delete(
+    session: Session, ctx: MutationContext, typed: Any, _raw: dict[str, Any]
+) -> WriteResult:
+    assert isinstance(typed, ReportDelete)
+    return reports.delete(
+        session,
+        user_id=ctx.user_id,
+        report_id=typed.report_id,
+        base_version=typed.base_version,
+        own_versions=sync_repository.own_versions(session, ctx.device_id, typed.report_id),
+    )
+
+
+_HANDLERS: dict[str, Handler] = {
+    "report.create": _create,
+    "report.update": _update,
+    "report.delete": _delete,
+}
+
+
+def _location(loc: Location) -> LocationInput:
+    return LocationInput(
+        lon=loc.lon,
+        lat=loc.lat,
+        crs=loc.crs,
+        accuracy_m=loc.accuracy_m,
+        fix_time=loc.fix_time,
+        provider=loc.provider,
+    )
+
+
+def _rejected(mutation_id: int, code: str, message: str) -> MutationResult:
+    return MutationResult(id=mutation_id, status=ResultStatus.rejected, code=code, message=message)
+
+
+def _result(mutation_id: int, written: WriteResult) -> MutationResult:
+    record = RecordRef(entity=reports.ENTITY, id=written.report.id, version=written.report.version)
+    status = ResultStatus(written.kind)
+    if status is ResultStatus.conflict:
+        return MutationResult(
+            id=mutation_id,
+            status=status,
+            record=record,
+            fields=written.conflicting,
+            server=written.server_values,
+        )
+    return MutationResult(
+        id=mutation_id,
+        status=status,
+        record=record,
+        ignored_fields=written.ignored or None,
+    )

@@ -1,0 +1,303 @@
+"""Pull: a device's changes since its cursor, scoped, paged, never skipping (sync-protocol §5, §6).
+
+A cursor is either in *snapshot* mode (first sync: grids, then reports, in id order, while
+remembering the change-log position at which the snapshot began) or in *feed* mode (the
+change log after a position). Scope changes since the cursor was issued are sent first, as
+puts and ``out_of_scope`` deletes. What is delivered for a changed record is always its
+current state, so a record appearing twice is harmless.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backend.core.geojson import geometry_dict
+from backend.grids.models import GridCell
+from backend.reports import repository as reports_repository
+from backend.reports import service as reports
+from backend.reports.models import Report
+from backend.sync import changelog
+from backend.sync.changelog import Position
+from backend.sync.scope import Scope, current_scope, recall, remember
+from sync_protocol.cursor import Cursor, CursorCodec, InvalidCursor
+from sync_protocol.digest import digest_of
+from sync_protocol.directives import Directive
+from sync_protocol.messages import Change, DeleteReason, PullRequest, PullResponse
+from sync_protocol.timefmt import format_rfc3339
+
+GRID = "grid"
+REPORT = reports.ENTITY
+
+
+@dataclass(frozen=True)
+class PullContext:
+    user_id: int
+    username: str
+    device_id: str
+    last_mutation_id: int
+    codec: CursorCodec
+    today: date
+    directives: list[Directive]
+
+
+def pull(session: Session, ctx: PullContext, request: PullRequest) -> PullResponse:
+    scope = current_scope(session, ctx.user_id, ctx.username, ctx.today)
+    remember(session, scope)
+    if request.cursor is None:
+        cursor = _fresh_snapshot_cursor(session, ctx, scope)
+        return _snapshot_page(session, ctx, scope, cursor, [], request.limit)
+    try:
+        cursor = ctx.codec.decode(request.cursor, ctx.device_id)
+    except InvalidCursor:
+        return _reset(ctx)
+    prefix: list[Change] = []
+    if cursor.scope_hash != scope.hash:
+        previous = recall(session, ctx.user_id, cursor.scope_hash)
+        if previous is None or cursor.mode == "snapshot":
+            return _reset(ctx)  # a snapshot under a changed scope is simply restarted
+        prefix = _scope_changes(session, ctx, previous, scope)
+        cursor = replace(cursor, scope_hash=scope.hash)
+    if cursor.mode == "snapshot":
+        return _snapshot_page(session, ctx, scope, cursor, prefix, request.limit)
+    if Position(cursor.xid, cursor.seq) < changelog.horizon(session):
+        return _reset(ctx)
+    return _feed_page(session, ctx, scope, cursor, prefix, request.limit)
+
+
+# -- snapshot ---------------------------------------------------------------------------------
+
+
+def _fresh_snapshot_cursor(session: Session, ctx: PullContext, scope: Scope) -> Cursor:
+    start = changelog.head(session)
+    return Cursor(
+        device_id=ctx.device_id,
+        mode="snapshot",
+        xid=start.xid,
+        seq=start.seq,
+        after_entity=None,
+        after_id=None,
+        scope_hash=scope.hash,
+        issued_at=int(time.time()),
+    )
+
+
+def _snapshot_page(
+    session: Session,
+    ctx: PullContext,
+    scope: Scope,
+    cursor: Cursor,
+    prefix: list[Change],
+    limit: int,
+) -> PullResponse:
+    changes = list(prefix)
+    room = max(limit - len(changes), 1)
+    after_id = cursor.after_id
+    if cursor.after_entity in (None, GRID):
+        cells = _grids(session, scope, after_id if cursor.after_entity == GRID else None, room)
+        changes.extend(_grid_put(c) for c in cells)
+        if len(cells) == room:
+            next_cursor = replace(cursor, after_entity=GRID, after_id=cells[-1].code)
+            return _respond(ctx, changes, next_cursor, has_more=True)
+        after_id, room = None, room - len(cells)
+    page = reports_repository.visible_page(session, ctx.user_id, scope.grid_codes, after_id, room)
+    changes.extend(_report_puts(session, page))
+    if len(page) == room:
+        next_cursor = replace(cursor, after_entity=REPORT, after_id=page[-1].id)
+        return _respond(ctx, changes, next_cursor, has_more=True)
+    # Snapshot complete: continue with the change log from where the snapshot began.
+    feed = replace(cursor, mode="feed", after_entity=None, after_id=None)
+    return _respond(ctx, changes, feed, has_more=True)
+
+
+def _grids(session: Session, scope: Scope, after_code: str | None, limit: int) -> list[GridCell]:
+    if scope.grid_version_id is None or not scope.grid_codes:
+        return []
+    query = (
+        select(GridCell)
+        .where(GridCell.version_id == scope.grid_version_id, GridCell.code.in_(scope.grid_codes))
+        .order_by(GridCell.code)
+        .limit(limit)
+    )
+    if after_code is not None:
+        query = query.where(GridCell.code > after_code)
+    return list(session.scalars(query).all())
+
+
+# -- feed -------------------------------------------------------------------------------------
+
+
+def _feed_page(
+    session: Session,
+    ctx: PullContext,
+    scope: Scope,
+    cursor: Cursor,
+    prefix: list[Change],
+    limit: int,
+) -> PullResponse:
+    below = changelog.visibility_limit(session)
+    after = Position(cursor.xid, cursor.seq)
+    room = max(limit - len(prefix), 1)
+    entries = changelog.read_after(session, after, scope.grid_codes, ctx.user_id, room + 1, below)
+    has_more = len(entries) > room
+    entries = entries[:room]
+    changes = prefix + _current_state(session, ctx, scope, [e.entity_id for e in entries])
+    if entries:
+        cursor = replace(cursor, xid=entries[-1].xid, seq=entries[-1].seq)
+        after = Position(cursor.xid, cursor.seq)
+    caught_up = not has_more and not changelog.has_withheld(
+        session, after, scope.grid_codes, ctx.user_id, below
+    )
+    digest = _scope_digest(session, ctx, scope) if caught_up else None
+    return _respond(ctx, changes, cursor, has_more=has_more, digest=digest)
+
+
+def _current_state(
+    session: Session, ctx: PullContext, scope: Scope, report_ids: list[str]
+) -> list[Change]:
+    unique = list(dict.fromkeys(report_ids))
+    found = reports_repository.many(session, unique)
+    in_scope = set(scope.grid_codes)
+    visible: list[Report] = []
+    changes_by_id: dict[str, Change] = {}
+    for report_id in unique:
+        report = found.get(report_id)
+        if report is None:
+            continue
+        if report.deleted_at is not None:
+            changes_by_id[report_id] = _report_delete(report, "deleted")
+        elif report.reporter_id == ctx.user_id or report.grid_code in in_scope:
+            visible.append(report)
+        else:
+            changes_by_id[report_id] = _report_delete(report, "out_of_scope")
+    for change in _report_puts(session, visible):
+        changes_by_id[change.id] = change
+    return [changes_by_id[rid] for rid in unique if rid in changes_by_id]
+
+
+# -- scope changes ----------------------------------------------------------------------------
+
+
+def _scope_changes(session: Session, ctx: PullContext, before: Scope, after: Scope) -> list[Change]:
+    old_codes, new_codes = set(before.grid_codes), set(after.grid_codes)
+    version_changed = before.grid_version_id != after.grid_version_id
+    changes = [
+        Change(
+            entity=GRID,
+            id=code,
+            op="delete",
+            version=after.grid_version_id or 0,
+            data=None,
+            reason="out_of_scope",
+        )
+        for code in sorted(old_codes - new_codes)
+    ]
+    entering = new_codes if version_changed else new_codes - old_codes
+    scope_entering = replace(after, grid_codes=tuple(sorted(entering)))
+    changes.extend(_grid_put(c) for c in _grids(session, scope_entering, None, len(entering) + 1))
+    # Reports in grids that left the scope (unless the user made them), then those entering.
+    leaving = [
+        r
+        for r in reports_repository.in_grids(session, sorted(old_codes - new_codes))
+        if r.reporter_id != ctx.user_id
+    ]
+    changes.extend(_report_delete(r, "out_of_scope") for r in leaving)
+    arriving = [
+        r
+        for r in reports_repository.in_grids(session, sorted(new_codes - old_codes))
+        if r.reporter_id != ctx.user_id
+    ]
+    changes.extend(_report_puts(session, arriving))
+    return changes
+
+
+# -- shaping ----------------------------------------------------------------------------------
+
+
+def _grid_put(cell: GridCell) -> Change:
+    data: dict[str, Any] = {
+        "code": cell.code,
+        "name": cell.name,
+        "version_id": cell.version_id,
+        "district_code": cell.district_code,
+        "street_code": cell.street_code,
+        "community_code": cell.community_code,
+        "community_name": cell.community_name,
+        "zone_tier": cell.zone_tier,
+        "geometry": geometry_dict(cell.geom),
+    }
+    return Change(
+        entity=GRID, id=cell.code, op="put", version=cell.version_id, data=data, reason=None
+    )
+
+
+def _report_puts(session: Session, page: list[Report]) -> list[Change]:
+    photos = reports_repository.photos_of(session, [r.id for r in page])
+    return [
+        Change(
+            entity=REPORT,
+            id=r.id,
+            op="put",
+            version=r.version,
+            data=reports.payload(r, photos[r.id]),
+            reason=None,
+        )
+        for r in page
+    ]
+
+
+def _report_delete(report: Report, reason: DeleteReason) -> Change:
+    return Change(
+        entity=REPORT, id=report.id, op="delete", version=report.version, data=None, reason=reason
+    )
+
+
+def _scope_digest(session: Session, ctx: PullContext, scope: Scope) -> tuple[str, int]:
+    records = [(GRID, code, scope.grid_version_id or 0) for code in scope.grid_codes]
+    records.extend(
+        (REPORT, rid, version)
+        for rid, version in reports_repository.visible_versions(
+            session, ctx.user_id, scope.grid_codes
+        )
+    )
+    return digest_of(records)
+
+
+def _respond(
+    ctx: PullContext,
+    changes: list[Change],
+    cursor: Cursor,
+    *,
+    has_more: bool,
+    digest: tuple[str, int] | None = None,
+) -> PullResponse:
+    return PullResponse(
+        changes=changes,
+        cursor=ctx.codec.encode(replace(cursor, issued_at=int(time.time()))),
+        has_more=has_more,
+        reset=False,
+        digest=None if digest is None else digest[0],
+        record_count=None if digest is None else digest[1],
+        last_mutation_id=ctx.last_mutation_id,
+        directives=ctx.directives,
+        server_time=format_rfc3339(datetime.now(UTC)),
+    )
+
+
+def _reset(ctx: PullContext) -> PullResponse:
+    return PullResponse(
+        changes=[],
+        cursor=None,
+        has_more=False,
+        reset=True,
+        digest=None,
+        record_count=None,
+        last_mutation_id=ctx.last_mutation_id,
+        directives=ctx.directives,
+        server_time=format_rfc3339(datetime.now(UTC)),
+    )

@@ -1,0 +1,84 @@
+"""A device's scope: the grids its user is responsible for today, in the active grid version.
+
+Reports located in those grids and every report the user made are in scope too (see
+docs/sync-protocol.md §3); this module pins down the grid part, which changes with
+reassignments and activations, and names each distinct scope by a hash that cursors carry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import or_, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from backend.core.types import utcnow
+from backend.grids import repository as grids
+from backend.grids.models import AssigneeKind, GridAssignment, GridCell
+from backend.sync.models import ScopeSnapshot
+
+
+@dataclass(frozen=True)
+class Scope:
+    user_id: int
+    grid_version_id: int | None
+    grid_codes: tuple[str, ...]  # sorted
+    hash: str
+
+
+def scope_hash(grid_version_id: int | None, grid_codes: tuple[str, ...]) -> str:
+    text = json.dumps([grid_version_id, list(grid_codes)], separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def current_scope(session: Session, user_id: int, username: str, today: date) -> Scope:
+    version_id = grids.active_version_id(session)
+    codes: tuple[str, ...] = ()
+    if version_id is not None:
+        assigned = (
+            select(GridAssignment.grid_code)
+            .where(
+                GridAssignment.kind == AssigneeKind.person.value,
+                GridAssignment.assignee_ref == username,
+                GridAssignment.effective_from <= today,
+                or_(GridAssignment.effective_to.is_(None), GridAssignment.effective_to > today),
+            )
+            .scalar_subquery()
+        )
+        codes = tuple(
+            session.scalars(
+                select(GridCell.code)
+                .where(GridCell.version_id == version_id, GridCell.code.in_(assigned))
+                .order_by(GridCell.code)
+            ).all()
+        )
+    return Scope(user_id, version_id, codes, scope_hash(version_id, codes))
+
+
+def remember(session: Session, scope: Scope) -> None:
+    """Keep the scope under its hash so a later cursor naming it can be diffed against."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    session.execute(
+        insert(ScopeSnapshot)
+        .values(
+            scope_hash=scope.hash,
+            grid_version_id=scope.grid_version_id,
+            grid_codes=list(scope.grid_codes),
+            created_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["scope_hash"])
+    )
+
+
+def recall(session: Session, user_id: int, digest: str) -> Scope | None:
+    snapshot = session.get(ScopeSnapshot, digest)
+    if snapshot is None:
+        return None
+    codes = tuple(snapshot.grid_codes)
+    return Scope(user_id, snapshot.grid_version_id, codes, digest)
