@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from backend.cli import grids, serve, users
+from backend.cli import grids, serve, sync, users
 
 app = typer.Typer(
     name="xuncha",
@@ -17,7 +17,8 @@ app.command("serve")(serve.serve)
 app.command("migrate")(serve.migrate)
 app.command("demo")(serve.demo)
 app.add_typer(grids.app, name="grids", help="Import, inspect, export and activate unit grids.")
-app.add_typer(users.app, name="users", help="Manage accounts.")
+app.add_typer(users.app, name="users", help="Manage accounts and enroll their phones.")
+app.add_typer(sync.app, name="sync", help="Maintain the offline-sync change log.")
 
 
 def main() -> None:

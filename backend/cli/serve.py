@@ -77,6 +77,10 @@ def demo(
         + ", ".join(f"{a.username} ({a.role.value})" for a in summary.accounts),
         highlight=False,
     )
+    console.print(
+        "enroll a phone (or scripts/simulate_patrol.py): xuncha users enrollment-code inspector01",
+        highlight=False,
+    )
     if serve_after:
         _run(settings, host or settings.host, port or settings.port, 1)
 

@@ -9,8 +9,9 @@ from rich.table import Table
 
 from backend.accounts import repository, service
 from backend.accounts.models import Role
-from backend.cli.common import console, one_line_errors, runtime_for, settings_from_env
+from backend.cli.common import console, fail, one_line_errors, runtime_for, settings_from_env
 from backend.core.db import transaction
+from backend.devices import service as devices
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -44,3 +45,26 @@ def list_users() -> None:
                 str(user.id), user.username, user.display_name, user.role, str(user.is_active)
             )
         console.print(table)
+
+
+@app.command("enrollment-code")
+@one_line_errors
+def enrollment_code(
+    username: str,
+    server: Annotated[
+        str | None, typer.Option(help="Base URL phones use (default: XUNCHA_PUBLIC_BASE_URL)")
+    ] = None,
+) -> None:
+    """Print a one-time enrollment code (and QR payload) for a user's new phone."""
+    settings = settings_from_env()
+    base = server or settings.public_base_url or f"http://{settings.host}:{settings.port}"
+    with runtime_for(settings) as runtime, transaction(runtime.sessions) as session:
+        user = repository.by_username(session, username)
+        if user is None:
+            fail(f"no user named {username!r}")
+        assert user is not None
+        issued = devices.create_enrollment_code(session, settings, user.id, "cli", base)
+    console.print(
+        f"code {issued.code} for {username}, valid until {issued.expires_at:%Y-%m-%d %H:%M} UTC"
+    )
+    console.print(f"QR payload: {issued.qr_payload}", highlight=False)

@@ -73,9 +73,14 @@ def head(session: Session) -> Position:
     else may not be and will be delivered (again) by the feed.
     """
     if _is_pg(session):
-        return Position(visibility_limit(session) - 1, NO_LIMIT)
-    last = session.scalar(select(ChangeLogEntry.seq).order_by(ChangeLogEntry.seq.desc()).limit(1))
-    return Position(0, int(last or 0))
+        position = Position(visibility_limit(session) - 1, NO_LIMIT)
+    else:
+        last = session.scalar(
+            select(ChangeLogEntry.seq).order_by(ChangeLogEntry.seq.desc()).limit(1)
+        )
+        position = Position(0, int(last or 0))
+    # Never behind the pruning horizon (an emptied log has no "last" entry to go by).
+    return max(position, horizon(session))
 
 
 def _scope_filter(grid_codes: Sequence[str], user_id: int) -> ColumnElement[bool]:

@@ -56,6 +56,9 @@ class ChangeLogEntry(Base):
         Index("ix_sync_changes_position", "xid", "seq"),
         Index("ix_sync_changes_grid", "grid_code"),
         Index("ix_sync_changes_owner", "owner_user_id"),
+        # Without AUTOINCREMENT SQLite reuses the highest rowid after deletes: a pruned log
+        # would hand out positions behind existing cursors.
+        {"sqlite_autoincrement": True},
     )
 
 

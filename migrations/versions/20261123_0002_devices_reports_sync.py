@@ -37,6 +37,7 @@ def upgrade() -> None:
         sa.Column("owner_user_id", sa.Integer(), nullable=True),
         sa.Column("changed_at", UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_sync_changes")),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_sync_changes_grid", "sync_changes", ["grid_code"], unique=False)
     op.create_index("ix_sync_changes_owner", "sync_changes", ["owner_user_id"], unique=False)

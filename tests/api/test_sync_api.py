@@ -305,3 +305,58 @@ def test_bad_push_messages_are_problems(city: SyncCity, body, status: int, code:
     assert_problem(
         city.api.client.post("/api/v1/sync/push", json=body, headers=token), status, code
     )
+
+
+def test_pruned_history_resets_old_cursors_instead_of_skipping(city: SyncCity) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from backend.core.db import transaction
+    from backend.sync.maintenance import prune_change_log
+    from backend.sync.models import ChangeLogEntry
+
+    phone, other = city.phone("zhangwei"), city.phone("zhangwei")
+    first = phone.create_report("0504", "old", "", city.centre_of(0))
+    phone.sync()
+    other.pull()  # other's cursor now sits inside the history about to be pruned
+    second = phone.create_report("0504", "newer", "", city.centre_of(0))
+    phone.push()
+    with transaction(city.api.runtime.sessions) as session:
+        session.execute(
+            update(ChangeLogEntry).values(changed_at=datetime.now(UTC) - timedelta(days=40))
+        )
+        assert prune_change_log(session, older_than_days=30) == 2
+    outcome = other.pull()
+    assert outcome.resets == 1 and outcome.digest_verified
+    assert set(other.records("report")) == {first, second}
+    # The emptied log keeps counting forward: new changes land after every cursor.
+    third = phone.create_report("0504", "after pruning", "", city.centre_of(0))
+    phone.push()
+    assert other.pull().resets == 0
+    assert set(other.records("report")) == {first, second, third}
+
+
+def test_oversized_push_and_foreign_report_reads_are_refused(city: SyncCity) -> None:
+    zhang, li = city.phone("zhangwei"), city.phone("lina")
+    report_id = zhang.create_report("0504", "x", "", city.centre_of(0))
+    zhang.push()
+    li_user = city.api.client.post(
+        "/api/v1/auth/token", json={"username": "lina", "password": "patrol-pass-1"}
+    ).json()
+    li_headers = {"Authorization": f"Bearer {li_user['access_token']}"}
+    assert_problem(
+        city.api.client.get(f"/api/v1/reports/{report_id}", headers=li_headers), 403, "forbidden"
+    )
+    token = {"Authorization": f"Bearer {li._store.credentials().access_token}"}  # noqa: SLF001
+    huge = {
+        "protocol_version": 1,
+        "app_version": "1.4.2",
+        "device_id": li.device_id,
+        "mutations": [{"id": 1, "name": "report.create", "args": {"pad": "x" * 1_100_000}}],
+    }
+    assert_problem(
+        city.api.client.post("/api/v1/sync/push", json=huge, headers=token),
+        413,
+        "batch_too_large",
+    )

@@ -167,3 +167,19 @@ def test_unwritable_report_imports_nothing(env: dict[str, str], grid_file: Path,
     directory.mkdir()
     code, _, err = run(env, "grids", "export", str(directory), "--overwrite")
     assert code == 2 and "is a directory" in err
+
+
+def test_enrollment_codes_and_prune_from_the_cli(env: dict[str, str]) -> None:
+    code, _, err = run(
+        env, "users", "create", "zhangwei", "--role", "inspector", "--password", "patrol-pass-1"
+    )
+    assert code == 0, err
+    code, out, err = run(
+        env, "users", "enrollment-code", "zhangwei", "--server", "https://xc.example"
+    )
+    assert code == 0, err
+    assert "code " in out and "xuncha:enroll?v=1&server=https%3A%2F%2Fxc.example&code=" in out
+    code, _, err = run(env, "users", "enrollment-code", "nobody")
+    assert code == 2 and "no user named" in err
+    code, out, err = run(env, "sync", "prune", "--days", "30")
+    assert code == 0 and "removed 0 change-log entries" in out, err
