@@ -11,7 +11,7 @@ from sync_protocol.client import EnrollmentError
 from sync_protocol.messages import ResultStatus
 from tests.api.test_grids_api import assert_problem
 from tests.support.apps import ApiHarness
-from tests.support.sync import AppTransport
+from tests.support.sync import AppTransport, device_headers
 from tests.support.sync_city import SyncCity, build_city
 
 
@@ -97,7 +97,7 @@ def test_replays_lost_answers_and_gaps(city: SyncCity) -> None:
         403,
         "device_token_required",
     )
-    token = {"Authorization": f"Bearer {phone._store.credentials().access_token}"}
+    token = device_headers(phone)
     replay = city.api.client.post("/api/v1/sync/push", json=body, headers=token).json()
     assert replay["results"][0]["status"] == "applied" and replay["results"][0]["replayed"]
     gap = dict(body, mutations=[dict(mutation, id=5)])
@@ -223,7 +223,7 @@ def test_forged_and_foreign_cursors_reset(city: SyncCity) -> None:
     a, b = city.phone("zhangwei"), city.phone("zhangwei")
     a.pull()
     cursor = a._store.cursor()
-    token_b = {"Authorization": f"Bearer {b._store.credentials().access_token}"}
+    token_b = device_headers(b)
     for bad in (cursor, cursor[:-2] + "AA", "c1.e30.AAAA", "garbage"):
         body = {
             "protocol_version": 1,
@@ -238,7 +238,7 @@ def test_forged_and_foreign_cursors_reset(city: SyncCity) -> None:
 
 def test_a_device_cannot_act_as_another(city: SyncCity) -> None:
     a, b = city.phone("zhangwei"), city.phone("lina")
-    token_a = {"Authorization": f"Bearer {a._store.credentials().access_token}"}
+    token_a = device_headers(a)
     body = {
         "protocol_version": 1,
         "app_version": "1.4.2",
@@ -300,7 +300,7 @@ def test_a_device_cannot_act_as_another(city: SyncCity) -> None:
 )
 def test_bad_push_messages_are_problems(city: SyncCity, body, status: int, code: str) -> None:
     phone = city.phone("zhangwei")
-    token = {"Authorization": f"Bearer {phone._store.credentials().access_token}"}
+    token = device_headers(phone)
     body = dict(body, device_id=phone.device_id)
     assert_problem(
         city.api.client.post("/api/v1/sync/push", json=body, headers=token), status, code
@@ -348,7 +348,7 @@ def test_oversized_push_and_foreign_report_reads_are_refused(city: SyncCity) -> 
     assert_problem(
         city.api.client.get(f"/api/v1/reports/{report_id}", headers=li_headers), 403, "forbidden"
     )
-    token = {"Authorization": f"Bearer {li._store.credentials().access_token}"}  # noqa: SLF001
+    token = device_headers(li)
     huge = {
         "protocol_version": 1,
         "app_version": "1.4.2",

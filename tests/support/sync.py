@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from fastapi.testclient import TestClient
 
+from sync_protocol.client import SyncClient
 from sync_protocol.transport import Response, Transport, TransportError
 
 
@@ -61,3 +62,10 @@ class FlakyTransport:
             self.log.append(f"dropped response {path}")
             raise TransportError("connection reset while reading the answer")
         return answer
+
+
+def device_headers(phone: SyncClient) -> dict[str, str]:
+    """The phone's current access token as headers, for hand-made requests in tests."""
+    credentials = phone._store.credentials()  # tests reach into the client on purpose
+    assert credentials is not None and credentials.access_token
+    return {"Authorization": f"Bearer {credentials.access_token}"}
