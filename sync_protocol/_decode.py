@@ -169,11 +169,22 @@ def check_str(value: object, path: str, fail: Fail, min_len: int, max_len: int, 
         _raise(fail, f"{path}: expected a string")
     if "\x00" in value:
         _raise(fail, f"{path}: NUL characters are not allowed")
+    if not is_utf8_encodable(value):
+        # JSON "\ud800" decodes to a lone surrogate, which no database or UTF-8 stream holds.
+        _raise(fail, f"{path}: lone surrogate characters are not allowed")
     if strip:
         value = value.strip()
     if not min_len <= len(value) <= max_len:
         _raise(fail, f"{path}: length must be {min_len}..{max_len} characters")
     return value
+
+
+def is_utf8_encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def check_list(value: object, path: str, fail: Fail, max_items: int) -> list[object]:
@@ -196,7 +207,10 @@ def check_int(value: object, path: str, fail: Fail, lo: int, hi: int) -> int:
 def check_float(value: object, path: str, fail: Fail, lo: float, hi: float) -> float:
     if not isinstance(value, int | float) or isinstance(value, bool):
         _raise(fail, f"{path}: expected a number")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # a JSON integer with hundreds of digits
+        _raise(fail, f"{path}: must be between {lo:g} and {hi:g}")
     # Python's json module accepts NaN and Infinity literals; the spec's JSON does not.
     if not math.isfinite(number):
         _raise(fail, f"{path}: must be a finite number")

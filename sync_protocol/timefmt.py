@@ -48,9 +48,14 @@ def parse_rfc3339(text: str) -> datetime:
     year, month, day = (int(part) for part in match["date"].split("-"))
     micro = int((match["frac"] or "0").ljust(6, "0")[:6])
     # datetime() itself refuses day 31 of April, hour 24 and the like.
-    return datetime(
+    moment = datetime(
         year, month, day, int(match["h"]), int(match["m"]), int(match["s"]), micro, tzinfo=tz
     )
+    try:
+        moment.astimezone(UTC)  # 0001-01-01T00:00+08:00 has no UTC equivalent
+    except OverflowError:
+        raise ValueError("timestamp out of range") from None
+    return moment
 
 
 def format_rfc3339(value: datetime) -> str:

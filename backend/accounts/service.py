@@ -84,10 +84,13 @@ def login(session: Session, settings: Settings, username: str, password: str) ->
 def user_for_claims(session: Session, claims: TokenClaims) -> User:
     """The live account behind a token; deactivation and revocation take effect at once."""
     user = repository.get(session, claims.user_id)
-    if user is None or user.token_version != claims.token_version:
+    if user is None:
         raise InvalidToken("access token has been revoked")
+    # Deactivation also bumps token_version; saying "inactive" first tells the phone why.
     if not user.is_active:
         raise UserInactive("this account is deactivated", directives=[RE_ENROLL])
+    if user.token_version != claims.token_version:
+        raise InvalidToken("access token has been revoked")
     return user
 
 

@@ -86,6 +86,18 @@ def make_session_factory(engine: Engine, *, read_only: bool = False) -> sessionm
     return sessionmaker(bind=bind, expire_on_commit=False, autoflush=False)
 
 
+def make_snapshot_factory(engine: Engine) -> sessionmaker[Session]:
+    """Read-only sessions whose every query sees one snapshot.
+
+    PostgreSQL: REPEATABLE READ (READ COMMITTED would give each statement its own snapshot).
+    SQLite: a deferred read transaction in WAL mode is already one snapshot.
+    """
+    if engine.dialect.name == "postgresql":
+        bind = engine.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+        return sessionmaker(bind=bind, expire_on_commit=False, autoflush=False)
+    return make_session_factory(engine, read_only=True)
+
+
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session whose work commits once at the end, or rolls back on any exception."""

@@ -23,6 +23,9 @@ def get_settings(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Settings:
 
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# POSTs that only read (their body is a query): on SQLite they must not hold the write lock,
+# or every pull would queue behind, and block, pushes.
+READ_MOSTLY_PATHS = frozenset({"/api/v1/sync/pull"})
 
 
 def get_session(
@@ -34,11 +37,19 @@ def get_session(
     response is sent: a failed commit becomes an error response, never a success the
     database did not keep. Safe methods get a read-only transaction.
     """
-    factory = runtime.read_sessions if request.method in SAFE_METHODS else runtime.sessions
+    read_only = request.method in SAFE_METHODS or request.url.path in READ_MOSTLY_PATHS
+    factory = runtime.read_sessions if read_only else runtime.sessions
     with transaction(factory) as session:
+        yield session
+
+
+def get_snapshot_session(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Iterator[Session]:
+    """A second, read-only session reading one consistent snapshot (see make_snapshot_factory)."""
+    with transaction(runtime.snapshot_sessions) as session:
         yield session
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+SnapshotSessionDep = Annotated[Session, Depends(get_snapshot_session, scope="function")]

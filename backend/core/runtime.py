@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from backend.core.db import create_db_engine, make_session_factory
+from backend.core.db import create_db_engine, make_session_factory, make_snapshot_factory
 from backend.core.metrics import Metrics
 from backend.core.settings import Settings
 from backend.grids.index_registry import GridIndexRegistry
@@ -21,6 +21,7 @@ class Runtime:
     engine: Engine
     sessions: sessionmaker[Session]
     read_sessions: sessionmaker[Session]
+    snapshot_sessions: sessionmaker[Session]
     object_store: ObjectStore
     grid_indexes: GridIndexRegistry
     metrics: Metrics = field(default_factory=Metrics)
@@ -33,6 +34,7 @@ class Runtime:
             engine=engine,
             sessions=make_session_factory(engine),
             read_sessions=make_session_factory(engine, read_only=True),
+            snapshot_sessions=make_snapshot_factory(engine),
             object_store=build_object_store(settings),
             grid_indexes=GridIndexRegistry(tolerance_m=settings.grid_match_tolerance_m),
         )

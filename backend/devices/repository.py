@@ -22,7 +22,14 @@ def get(session: Session, device_id: str) -> Device | None:
 
 def get_for_update(session: Session, device_id: str) -> Device | None:
     """The device row, locked: concurrent pushes of one device run one after the other."""
-    return session.scalar(select(Device).where(Device.id == device_id).with_for_update())
+    # populate_existing: the auth check loaded this row earlier in the request; without it the
+    # lock would be taken but the stale last_mutation_id kept.
+    return session.scalar(
+        select(Device)
+        .where(Device.id == device_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
 
 
 def list_devices(session: Session, user_id: int | None) -> Sequence[Device]:
@@ -54,3 +61,9 @@ def code_owner(session: Session, code_hash: str) -> int | None:
     return session.scalar(
         select(EnrollmentCode.user_id).where(EnrollmentCode.code_hash == code_hash)
     )
+
+
+def last_mutation_id(session: Session, device_id: str) -> int:
+    """Read fresh in this session's snapshot (not from an object loaded elsewhere)."""
+    value = session.scalar(select(Device.last_mutation_id).where(Device.id == device_id))
+    return int(value or 0)

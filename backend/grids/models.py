@@ -62,6 +62,9 @@ class GridVersion(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[str | None] = mapped_column(String(100))
     activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Bumped on every activation (1, 2, 3 ...), so re-activating an older version still moves
+    # forward: phones compare grid records by this number (docs/sync-protocol.md §3).
+    activation_seq: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
     __table_args__ = (
         # At most one active version, enforced by the database on both dialects.

@@ -34,6 +34,13 @@ def active_version_id(session: Session) -> int | None:
     return session.scalar(select(GridVersion.id).where(GridVersion.is_active.is_(True)))
 
 
+def active_version_and_seq(session: Session) -> tuple[int, int] | None:
+    row = session.execute(
+        select(GridVersion.id, GridVersion.activation_seq).where(GridVersion.is_active.is_(True))
+    ).first()
+    return None if row is None else (int(row[0]), int(row[1]))
+
+
 def lock_versions(session: Session) -> None:
     """Serialise activations: concurrent ones queue here instead of racing the unique index."""
     if session.get_bind().dialect.name == "postgresql":
@@ -49,10 +56,11 @@ def set_active(session: Session, version_id: int, when: Any) -> None:
         .where(GridVersion.is_active.is_(True), GridVersion.id != version_id)
         .values(is_active=False)
     )
+    next_seq = select(func.coalesce(func.max(GridVersion.activation_seq), 0) + 1).scalar_subquery()
     session.execute(
         update(GridVersion)
         .where(GridVersion.id == version_id)
-        .values(is_active=True, activated_at=when)
+        .values(is_active=True, activated_at=when, activation_seq=next_seq)
     )
 
 

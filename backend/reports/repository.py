@@ -16,7 +16,12 @@ def get(session: Session, report_id: str) -> Report | None:
 
 def get_for_update(session: Session, report_id: str) -> Report | None:
     """The report, locked until commit: concurrent edits from two phones queue here."""
-    return session.scalar(select(Report).where(Report.id == report_id).with_for_update())
+    return session.scalar(
+        select(Report)
+        .where(Report.id == report_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
 
 
 def add(session: Session, report: Report, photos: Sequence[ReportPhoto]) -> None:

@@ -151,6 +151,10 @@ class WriteResult:
     conflicting: tuple[str, ...] = ()
     server_values: dict[str, Any] = field(default_factory=dict)
     ignored: tuple[str, ...] = ()
+    # True only when this write made the report's current version. An idempotent repeat or
+    # a no-op edit is "applied" too, but the version it reports is someone else's: treating
+    # it as the device's own would let that device's later edits skip a real conflict.
+    produced: bool = False
 
 
 def create(
@@ -160,7 +164,7 @@ def create(
     existing = repository.get(session, new.report_id)
     if existing is not None:
         if existing.reporter_id == user_id and existing.create_digest == new.digest:
-            return WriteResult("applied", existing)
+            return WriteResult("gone" if existing.deleted_at else "applied", existing)
         raise ReportRejected(
             "duplicate_id", f"report {new.report_id} already exists with different content"
         )
@@ -198,7 +202,7 @@ def create(
     ]
     repository.add(session, report, photos)
     record_change(session, ENTITY, report.id, grid_code=report.grid_code, owner_user_id=user_id)
-    return WriteResult("applied", report)
+    return WriteResult("applied", report, produced=True)
 
 
 def update(
@@ -262,7 +266,7 @@ def update(
         prev_grid_code=previous_grid if previous_grid != report.grid_code else None,
         owner_user_id=report.reporter_id,
     )
-    return WriteResult("applied", report, ignored=ignored)
+    return WriteResult("applied", report, ignored=ignored, produced=True)
 
 
 def delete(
@@ -292,7 +296,7 @@ def delete(
     report.deleted_at = datetime.now(UTC)
     _bump(report, report.version + 1)
     _record(session, report)
-    return WriteResult("applied", report)
+    return WriteResult("applied", report, produced=True)
 
 
 def set_status(session: Session, report_id: str, status: ReportStatus) -> Report:

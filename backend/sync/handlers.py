@@ -43,18 +43,26 @@ class MutationContext:
 Handler = Callable[[Session, MutationContext, Any, dict[str, Any]], WriteResult]
 
 
+@dataclass(frozen=True)
+class Applied:
+    result: MutationResult
+    # The record version this mutation itself produced (None: it produced none).
+    produced_version: int | None = None
+
+
 def apply_mutation(
     session: Session, ctx: MutationContext, mutation_id: int, name: str, args: dict[str, Any]
-) -> MutationResult:
+) -> Applied:
     """Validate and apply one mutation; permanent failures become ``rejected`` results."""
     try:
         typed = validate_mutation(name, args)
         written = _HANDLERS[name](session, ctx, typed, args)
     except MutationArgsError as exc:
-        return _rejected(mutation_id, exc.code, exc.message)
+        return Applied(_rejected(mutation_id, exc.code, exc.message))
     except ReportRejected as exc:
-        return _rejected(mutation_id, exc.code, exc.message)
-    return _result(mutation_id, written)
+        return Applied(_rejected(mutation_id, exc.code, exc.message))
+    produced = written.report.version if written.produced else None
+    return Applied(_result(mutation_id, written), produced)
 
 
 def _create(session: Session, ctx: MutationContext, typed: Any, raw: dict[str, Any]) -> WriteResult:
@@ -128,7 +136,14 @@ def _location(loc: Location) -> LocationInput:
 
 
 def _rejected(mutation_id: int, code: str, message: str) -> MutationResult:
-    return MutationResult(id=mutation_id, status=ResultStatus.rejected, code=code, message=message)
+    return MutationResult(
+        id=mutation_id, status=ResultStatus.rejected, code=code, message=printable(message)
+    )
+
+
+def printable(text: str) -> str:
+    """Text safe to store and send: a client's lone surrogates quoted back become '?'."""
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def _result(mutation_id: int, written: WriteResult) -> MutationResult:

@@ -19,7 +19,7 @@ class ProcessedMutation(Base):
 
     device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"), primary_key=True)
     mutation_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    name: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(10))
     result: Mapped[dict[str, Any]] = mapped_column(JSON)
     # The record version this mutation produced: edits of one device never conflict with the
@@ -56,6 +56,7 @@ class ChangeLogEntry(Base):
         Index("ix_sync_changes_position", "xid", "seq"),
         Index("ix_sync_changes_grid", "grid_code"),
         Index("ix_sync_changes_owner", "owner_user_id"),
+        Index("ix_sync_changes_prev_grid", "prev_grid_code"),
         # Without AUTOINCREMENT SQLite reuses the highest rowid after deletes: a pruned log
         # would hand out positions behind existing cursors.
         {"sqlite_autoincrement": True},
@@ -69,6 +70,7 @@ class ScopeSnapshot(Base):
 
     scope_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     grid_version_id: Mapped[int | None] = mapped_column(Integer)
+    grid_activation_seq: Mapped[int] = mapped_column(Integer)
     grid_codes: Mapped[list[str]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

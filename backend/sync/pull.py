@@ -10,6 +10,7 @@ current state, so a record appearing twice is harmless.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
@@ -18,17 +19,24 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.core.geojson import geometry_dict
+from backend.devices import repository as devices_repository
 from backend.grids.models import GridCell
 from backend.reports import repository as reports_repository
 from backend.reports import service as reports
 from backend.reports.models import Report
 from backend.sync import changelog
 from backend.sync.changelog import Position
-from backend.sync.scope import Scope, current_scope, recall, remember
+from backend.sync.scope import Scope, current_scope, known, recall
 from sync_protocol.cursor import Cursor, CursorCodec, InvalidCursor
 from sync_protocol.digest import digest_of
 from sync_protocol.directives import Directive
-from sync_protocol.messages import Change, DeleteReason, PullRequest, PullResponse
+from sync_protocol.messages import (
+    MAX_PULL_LIMIT,
+    Change,
+    DeleteReason,
+    PullRequest,
+    PullResponse,
+)
 from sync_protocol.timefmt import format_rfc3339
 
 GRID = "grid"
@@ -46,28 +54,50 @@ class PullContext:
     directives: list[Directive]
 
 
-def pull(session: Session, ctx: PullContext, request: PullRequest) -> PullResponse:
-    scope = current_scope(session, ctx.user_id, ctx.username, ctx.today)
-    remember(session, scope)
+def pull(
+    snapshot: Session,
+    ctx: PullContext,
+    request: PullRequest,
+    remember: Callable[[Scope], None],
+) -> PullResponse:
+    """Answer one pull.
+
+    ``snapshot`` reads everything in one database snapshot (REPEATABLE READ on PostgreSQL), so
+    the changes, the digest and ``last_mutation_id`` describe the same moment. ``remember``
+    stores a scope not seen before under its hash, in a write transaction of its own: a pull
+    otherwise only reads.
+    """
+    scope = current_scope(snapshot, ctx.user_id, ctx.username, ctx.today)
+    if not known(snapshot, scope.hash):
+        remember(scope)
+    ctx = replace(
+        ctx, last_mutation_id=devices_repository.last_mutation_id(snapshot, ctx.device_id)
+    )
     if request.cursor is None:
-        cursor = _fresh_snapshot_cursor(session, ctx, scope)
-        return _snapshot_page(session, ctx, scope, cursor, [], request.limit)
+        cursor = _fresh_snapshot_cursor(snapshot, ctx, scope)
+        return _snapshot_page(snapshot, ctx, scope, cursor, [], request.limit)
     try:
         cursor = ctx.codec.decode(request.cursor, ctx.device_id)
     except InvalidCursor:
         return _reset(ctx)
     prefix: list[Change] = []
+    feed_codes = scope.grid_codes
     if cursor.scope_hash != scope.hash:
-        previous = recall(session, ctx.user_id, cursor.scope_hash)
+        previous = recall(snapshot, ctx.user_id, cursor.scope_hash)
         if previous is None or cursor.mode == "snapshot":
             return _reset(ctx)  # a snapshot under a changed scope is simply restarted
-        prefix = _scope_changes(session, ctx, previous, scope)
+        prefix = _scope_changes(snapshot, ctx, previous, scope)
+        if len(prefix) > MAX_PULL_LIMIT:
+            return _reset(ctx)  # a huge reassignment: a fresh, paged snapshot is cheaper
         cursor = replace(cursor, scope_hash=scope.hash)
+        # Changes since the cursor to records in grids that just left the scope must still
+        # be read: a record deleted or moved there since needs its tombstone too.
+        feed_codes = tuple(sorted(set(previous.grid_codes) | set(scope.grid_codes)))
     if cursor.mode == "snapshot":
-        return _snapshot_page(session, ctx, scope, cursor, prefix, request.limit)
-    if Position(cursor.xid, cursor.seq) < changelog.horizon(session):
+        return _snapshot_page(snapshot, ctx, scope, cursor, prefix, request.limit)
+    if Position(cursor.xid, cursor.seq) < changelog.horizon(snapshot):
         return _reset(ctx)
-    return _feed_page(session, ctx, scope, cursor, prefix, request.limit)
+    return _feed_page(snapshot, ctx, scope, feed_codes, cursor, prefix, request.limit)
 
 
 # -- snapshot ---------------------------------------------------------------------------------
@@ -100,7 +130,7 @@ def _snapshot_page(
     after_id = cursor.after_id
     if cursor.after_entity in (None, GRID):
         cells = _grids(session, scope, after_id if cursor.after_entity == GRID else None, room)
-        changes.extend(_grid_put(c) for c in cells)
+        changes.extend(_grid_put(c, scope) for c in cells)
         if len(cells) == room:
             next_cursor = replace(cursor, after_entity=GRID, after_id=cells[-1].code)
             return _respond(ctx, changes, next_cursor, has_more=True)
@@ -136,6 +166,7 @@ def _feed_page(
     session: Session,
     ctx: PullContext,
     scope: Scope,
+    feed_codes: tuple[str, ...],
     cursor: Cursor,
     prefix: list[Change],
     limit: int,
@@ -143,17 +174,22 @@ def _feed_page(
     below = changelog.visibility_limit(session)
     after = Position(cursor.xid, cursor.seq)
     room = max(limit - len(prefix), 1)
-    entries = changelog.read_after(session, after, scope.grid_codes, ctx.user_id, room + 1, below)
+    entries = changelog.read_after(session, after, feed_codes, ctx.user_id, room + 1, below)
     has_more = len(entries) > room
     entries = entries[:room]
     changes = prefix + _current_state(session, ctx, scope, [e.entity_id for e in entries])
     if entries:
-        cursor = replace(cursor, xid=entries[-1].xid, seq=entries[-1].seq)
-        after = Position(cursor.xid, cursor.seq)
+        after = Position(entries[-1].xid, entries[-1].seq)
     caught_up = not has_more and not changelog.has_withheld(
-        session, after, scope.grid_codes, ctx.user_id, below
+        session, after, feed_codes, ctx.user_id, below
     )
-    digest = _scope_digest(session, ctx, scope) if caught_up else None
+    digest = None
+    if caught_up:
+        # Nothing in scope lies between here and the head of the log: jump there, so a device
+        # in a quiet area neither rescans other areas' entries nor falls behind the pruning.
+        after = max(after, changelog.head(session))
+        digest = _scope_digest(session, ctx, scope)
+    cursor = replace(cursor, xid=after.xid, seq=after.seq)
     return _respond(ctx, changes, cursor, has_more=has_more, digest=digest)
 
 
@@ -185,13 +221,13 @@ def _current_state(
 
 def _scope_changes(session: Session, ctx: PullContext, before: Scope, after: Scope) -> list[Change]:
     old_codes, new_codes = set(before.grid_codes), set(after.grid_codes)
-    version_changed = before.grid_version_id != after.grid_version_id
+    version_changed = before.grid_activation_seq != after.grid_activation_seq
     changes = [
         Change(
             entity=GRID,
             id=code,
             op="delete",
-            version=after.grid_version_id or 0,
+            version=max(after.grid_activation_seq, 1),
             data=None,
             reason="out_of_scope",
         )
@@ -199,7 +235,9 @@ def _scope_changes(session: Session, ctx: PullContext, before: Scope, after: Sco
     ]
     entering = new_codes if version_changed else new_codes - old_codes
     scope_entering = replace(after, grid_codes=tuple(sorted(entering)))
-    changes.extend(_grid_put(c) for c in _grids(session, scope_entering, None, len(entering) + 1))
+    changes.extend(
+        _grid_put(c, after) for c in _grids(session, scope_entering, None, len(entering) + 1)
+    )
     # Reports in grids that left the scope (unless the user made them), then those entering.
     leaving = [
         r
@@ -219,7 +257,7 @@ def _scope_changes(session: Session, ctx: PullContext, before: Scope, after: Sco
 # -- shaping ----------------------------------------------------------------------------------
 
 
-def _grid_put(cell: GridCell) -> Change:
+def _grid_put(cell: GridCell, scope: Scope) -> Change:
     data: dict[str, Any] = {
         "code": cell.code,
         "name": cell.name,
@@ -232,7 +270,12 @@ def _grid_put(cell: GridCell) -> Change:
         "geometry": geometry_dict(cell.geom),
     }
     return Change(
-        entity=GRID, id=cell.code, op="put", version=cell.version_id, data=data, reason=None
+        entity=GRID,
+        id=cell.code,
+        op="put",
+        version=scope.grid_activation_seq,
+        data=data,
+        reason=None,
     )
 
 
@@ -258,7 +301,7 @@ def _report_delete(report: Report, reason: DeleteReason) -> Change:
 
 
 def _scope_digest(session: Session, ctx: PullContext, scope: Scope) -> tuple[str, int]:
-    records = [(GRID, code, scope.grid_version_id or 0) for code in scope.grid_codes]
+    records = [(GRID, code, scope.grid_activation_seq) for code in scope.grid_codes]
     records.extend(
         (REPORT, rid, version)
         for rid, version in reports_repository.visible_versions(

@@ -8,8 +8,10 @@ mutation runs in a savepoint; its effects, its stored result and the device's
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from backend.core.errors import Conflict, Forbidden
@@ -18,12 +20,14 @@ from backend.devices import repository as devices
 from backend.devices.models import Device
 from backend.reports.service import Locator
 from backend.sync import repository
-from backend.sync.handlers import MutationContext, apply_mutation
+from backend.sync.handlers import Applied, MutationContext, apply_mutation
 from sync_protocol.directives import Directive
 from sync_protocol.messages import MutationResult, PushRequest, PushResponse, ResultStatus
 from sync_protocol.timefmt import format_rfc3339
 
+log = logging.getLogger("xuncha.sync")
 RETRY_AFTER_S = 2
+RETRYABLE: tuple[type[Exception], ...] = (*TRANSIENT_DATABASE_ERRORS, IntegrityError)
 # Results that leave no effects behind: their savepoint is rolled back even if a handler
 # wrote something before deciding.
 _NO_EFFECT = {ResultStatus.rejected, ResultStatus.conflict, ResultStatus.gone, ResultStatus.locked}
@@ -88,14 +92,15 @@ def _apply_one(
 ) -> MutationResult:
     savepoint = session.begin_nested()
     try:
-        result = apply_mutation(session, context, mutation_id, name, dict(args))
-        if result.status in _NO_EFFECT:
+        applied = apply_mutation(session, context, mutation_id, name, dict(args))
+        if applied.result.status in _NO_EFFECT:
             savepoint.rollback()
         else:
             savepoint.commit()
-    except TRANSIENT_DATABASE_ERRORS:
-        # Lock timeout, deadlock, lost connection: nothing of this mutation stays and it is
-        # not counted; the device sends it (and everything after it) again later.
+    except RETRYABLE:
+        # Lock timeout, deadlock, lost connection, or a concurrent writer taking the same
+        # report/photo id first: nothing of this mutation stays and it is not counted; the
+        # device sends it (and everything after it) again, and then it replays or resolves.
         savepoint.rollback()
         return MutationResult(
             id=mutation_id,
@@ -104,6 +109,21 @@ def _apply_one(
             message="the server could not apply this mutation now; push it again",
             retry_after=RETRY_AFTER_S,
         )
-    repository.store_result(session, device.id, mutation_id, name, result)
+    except Exception:
+        # A server bug must not block this device's queue for ever (every retry would hit it
+        # again): the mutation is answered as rejected and the error is logged loudly.
+        savepoint.rollback()
+        log.exception("mutation %s of device %s failed", mutation_id, device.id)
+        applied = Applied(
+            MutationResult(
+                id=mutation_id,
+                status=ResultStatus.rejected,
+                code="internal_error",
+                message="the server failed to apply this mutation; it has been logged",
+            )
+        )
+    repository.store_result(
+        session, device.id, mutation_id, name, applied.result, applied.produced_version
+    )
     device.last_mutation_id = mutation_id
-    return result
+    return applied.result

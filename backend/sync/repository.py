@@ -12,7 +12,12 @@ from sync_protocol.messages import MutationResult, ResultStatus
 
 
 def store_result(
-    session: Session, device_id: str, mutation_id: int, name: str, result: MutationResult
+    session: Session,
+    device_id: str,
+    mutation_id: int,
+    name: str,
+    result: MutationResult,
+    produced_version: int | None,
 ) -> None:
     session.add(
         ProcessedMutation(
@@ -22,11 +27,7 @@ def store_result(
             status=result.status.value,
             result=result.to_json(),
             record_id=result.record.id if result.record else None,
-            record_version=(
-                result.record.version
-                if result.record and result.status is ResultStatus.applied
-                else None
-            ),
+            record_version=produced_version,
         )
     )
     session.flush()

@@ -11,11 +11,14 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from backend.accounts.deps import CurrentDevice
-from backend.core.deps import RuntimeDep, SessionDep
+from backend.core.db import transaction
+from backend.core.deps import RuntimeDep, SessionDep, SnapshotSessionDep
 from backend.core.problems import PROBLEM_RESPONSES
 from backend.reports.service import Locator
 from backend.sync import pull as pull_service
 from backend.sync import push as push_service
+from backend.sync import scope as scope_store
+from backend.sync.scope import Scope
 from sync_protocol import schemas
 from sync_protocol.cursor import CursorCodec
 from sync_protocol.errors import InvalidMessage, ProtocolError
@@ -34,8 +37,8 @@ async def json_body(request: Request) -> Any:
         )
     try:
         return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidMessage("the body is not valid JSON") from None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise InvalidMessage("the body is not valid JSON (or nested too deeply)") from None
 
 
 JsonBody = Annotated[Any, Depends(json_body)]
@@ -103,7 +106,7 @@ def push(
 def pull(
     body: JsonBody,
     runtime: RuntimeDep,
-    session: SessionDep,
+    snapshot: SnapshotSessionDep,
     principal: CurrentDevice,
     codec: Annotated[CursorCodec, Depends(cursor_codec)],
     policy: Annotated[AppVersionPolicy, Depends(version_policy)],
@@ -124,4 +127,9 @@ def pull(
         today=runtime.settings.today(),
         directives=directives,
     )
-    return JSONResponse(pull_service.pull(session, context, request).to_json())
+
+    def remember(scope: Scope) -> None:
+        with transaction(runtime.sessions) as writer:
+            scope_store.remember(writer, scope)
+
+    return JSONResponse(pull_service.pull(snapshot, context, request, remember).to_json())

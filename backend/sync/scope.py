@@ -27,17 +27,20 @@ from backend.sync.models import ScopeSnapshot
 class Scope:
     user_id: int
     grid_version_id: int | None
+    # The activation that made grid_version_id active: the version number of grid records.
+    grid_activation_seq: int
     grid_codes: tuple[str, ...]  # sorted
     hash: str
 
 
-def scope_hash(grid_version_id: int | None, grid_codes: tuple[str, ...]) -> str:
-    text = json.dumps([grid_version_id, list(grid_codes)], separators=(",", ":"))
+def scope_hash(activation_seq: int, grid_version_id: int | None, codes: tuple[str, ...]) -> str:
+    text = json.dumps([activation_seq, grid_version_id, list(codes)], separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
 
 def current_scope(session: Session, user_id: int, username: str, today: date) -> Scope:
-    version_id = grids.active_version_id(session)
+    active = grids.active_version_and_seq(session)
+    version_id, activation_seq = active if active is not None else (None, 0)
     codes: tuple[str, ...] = ()
     if version_id is not None:
         assigned = (
@@ -57,7 +60,8 @@ def current_scope(session: Session, user_id: int, username: str, today: date) ->
                 .order_by(GridCell.code)
             ).all()
         )
-    return Scope(user_id, version_id, codes, scope_hash(version_id, codes))
+    digest = scope_hash(activation_seq, version_id, codes)
+    return Scope(user_id, version_id, activation_seq, codes, digest)
 
 
 def remember(session: Session, scope: Scope) -> None:
@@ -69,6 +73,7 @@ def remember(session: Session, scope: Scope) -> None:
         .values(
             scope_hash=scope.hash,
             grid_version_id=scope.grid_version_id,
+            grid_activation_seq=scope.grid_activation_seq,
             grid_codes=list(scope.grid_codes),
             created_at=utcnow(),
         )
@@ -76,9 +81,13 @@ def remember(session: Session, scope: Scope) -> None:
     )
 
 
+def known(session: Session, digest: str) -> bool:
+    return session.get(ScopeSnapshot, digest) is not None
+
+
 def recall(session: Session, user_id: int, digest: str) -> Scope | None:
     snapshot = session.get(ScopeSnapshot, digest)
     if snapshot is None:
         return None
     codes = tuple(snapshot.grid_codes)
-    return Scope(user_id, snapshot.grid_version_id, codes, digest)
+    return Scope(user_id, snapshot.grid_version_id, snapshot.grid_activation_seq, codes, digest)

@@ -21,6 +21,10 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("grid_versions") as batch:
+        batch.add_column(
+            sa.Column("activation_seq", sa.Integer(), server_default=sa.text("0"), nullable=False)
+        )
     op.create_table(
         "sync_changes",
         sa.Column(
@@ -41,6 +45,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_sync_changes_grid", "sync_changes", ["grid_code"], unique=False)
     op.create_index("ix_sync_changes_owner", "sync_changes", ["owner_user_id"], unique=False)
+    op.create_index("ix_sync_changes_prev_grid", "sync_changes", ["prev_grid_code"], unique=False)
     op.create_index("ix_sync_changes_position", "sync_changes", ["xid", "seq"], unique=False)
     op.create_table(
         "sync_horizon",
@@ -54,6 +59,7 @@ def upgrade() -> None:
         "sync_scopes",
         sa.Column("scope_hash", sa.String(length=64), nullable=False),
         sa.Column("grid_version_id", sa.Integer(), nullable=True),
+        sa.Column("grid_activation_seq", sa.Integer(), nullable=False),
         sa.Column("grid_codes", sa.JSON(), nullable=False),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("scope_hash", name=op.f("pk_sync_scopes")),
@@ -156,7 +162,7 @@ def upgrade() -> None:
         "sync_mutations",
         sa.Column("device_id", sa.String(length=36), nullable=False),
         sa.Column("mutation_id", sa.Integer(), autoincrement=False, nullable=False),
-        sa.Column("name", sa.String(length=40), nullable=False),
+        sa.Column("name", sa.String(length=64), nullable=False),
         sa.Column("status", sa.String(length=10), nullable=False),
         sa.Column("result", sa.JSON(), nullable=False),
         sa.Column("record_id", sa.String(length=40), nullable=True),
@@ -211,5 +217,8 @@ def downgrade() -> None:
     op.drop_table("sync_horizon")
     op.drop_index("ix_sync_changes_position", table_name="sync_changes")
     op.drop_index("ix_sync_changes_owner", table_name="sync_changes")
+    op.drop_index("ix_sync_changes_prev_grid", table_name="sync_changes")
     op.drop_index("ix_sync_changes_grid", table_name="sync_changes")
     op.drop_table("sync_changes")
+    with op.batch_alter_table("grid_versions") as batch:
+        batch.drop_column("activation_seq")

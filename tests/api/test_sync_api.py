@@ -11,7 +11,7 @@ from sync_protocol.client import EnrollmentError
 from sync_protocol.messages import ResultStatus
 from tests.api.test_grids_api import assert_problem
 from tests.support.apps import ApiHarness
-from tests.support.sync import AppTransport, device_headers
+from tests.support.sync import AppTransport, device_headers, settled_pull
 from tests.support.sync_city import SyncCity, build_city
 
 
@@ -66,7 +66,7 @@ def test_report_round_trip_with_grid_match_and_digest(city: SyncCity) -> None:
     )
     pushed = phone.push()
     assert statuses(pushed) == ["applied"] and pushed.results[0].record.version == 1
-    pulled = phone.pull()
+    pulled = settled_pull(phone)
     assert pulled.digest_verified
     report = phone.records("report")[report_id]
     assert report["grid"]["code"] == city.codes[1] and report["grid"]["match_kind"] == "inside"
@@ -186,7 +186,7 @@ def test_scope_is_per_user_and_follows_reassignment(city: SyncCity, tmp_path: Pa
     assert set(li.records("report")) == {in_zhang_grid}
     assert set(li.records("grid")) == {city.codes[1], city.codes[5]}
     city.unassign(city.codes[1], assignment, "2020-01-02")
-    outcome = li.pull()
+    outcome = settled_pull(li)
     assert outcome.digest_verified
     assert li.records("report") == {} and set(li.records("grid")) == {city.codes[5]}
     zhang.pull()
@@ -327,7 +327,7 @@ def test_pruned_history_resets_old_cursors_instead_of_skipping(city: SyncCity) -
             update(ChangeLogEntry).values(changed_at=datetime.now(UTC) - timedelta(days=40))
         )
         assert prune_change_log(session, older_than_days=30) == 2
-    outcome = other.pull()
+    outcome = settled_pull(other)
     assert outcome.resets == 1 and outcome.digest_verified
     assert set(other.records("report")) == {first, second}
     # The emptied log keeps counting forward: new changes land after every cursor.

@@ -20,6 +20,7 @@ from backend.reports import service as reports
 from backend.reports.service import LocationInput, Locator, NewReport
 from backend.sync import changelog
 from tests.support.apps import make_harness, production_settings
+from tests.support.sync import settled_pull
 from tests.support.sync_city import build_city
 
 
@@ -67,7 +68,7 @@ def test_late_commit_is_delivered_not_skipped(postgis_url: str, s3_service, tmp_
 
         slow.commit()
         slow.close()
-        after = phone.pull()
+        after = settled_pull(phone)
         assert {report_a.report_id, report_b.report_id} <= set(phone.records("report"))
         assert after.digest_verified
     finally:

@@ -35,7 +35,7 @@ from sync_protocol.client import SyncClient
 from sync_protocol.messages import ResultStatus
 from tests.support import databases
 from tests.support.apps import make_harness, production_settings
-from tests.support.sync import AppTransport, FlakyTransport
+from tests.support.sync import AppTransport, FlakyTransport, settled_pull
 from tests.support.sync_city import build_city
 
 _RUN: dict[str, Any] = {}
@@ -173,7 +173,7 @@ class PatrolMachine(RuleBasedStateMachine):
                 phone.sync()
         for phone in self.phones:
             assert phone.pending() == [], phone.pending()
-            assert phone.pull().digest_verified
+            assert settled_pull(phone).digest_verified
 
     def _check_exactly_once(self) -> None:
         created = {

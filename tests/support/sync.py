@@ -69,3 +69,28 @@ def device_headers(phone: SyncClient) -> dict[str, str]:
     credentials = phone._store.credentials()  # tests reach into the client on purpose
     assert credentials is not None and credentials.access_token
     return {"Authorization": f"Bearer {credentials.access_token}"}
+
+
+@dataclass(frozen=True)
+class Settled:
+    resets: int
+    digest_verified: bool
+
+
+def settled_pull(phone: SyncClient, attempts: int = 40) -> Settled:
+    """Pull until the server says the phone is up to date (as an app does, periodically).
+
+    On PostgreSQL a transaction running anywhere in the cluster (another test's database,
+    under xdist) holds back the moment a pull may declare a device caught up; it delays the
+    digest, never the data. One pull is usually enough.
+    """
+    import time
+
+    resets = 0
+    for _ in range(attempts):
+        outcome = phone.pull()
+        resets += outcome.resets
+        if outcome.digest_verified:
+            return Settled(resets, True)
+        time.sleep(0.05)
+    return Settled(resets, False)
