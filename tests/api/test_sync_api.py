@@ -296,6 +296,15 @@ def test_a_device_cannot_act_as_another(city: SyncCity) -> None:
             422,
             "invalid_batch",
         ),
+        (
+            {
+                "protocol_version": 1,
+                "app_version": "1.0.0",
+                "mutations": [{"id": i, "name": "x", "args": {}} for i in range(1, 202)],
+            },
+            413,
+            "batch_too_large",
+        ),
     ],
 )
 def test_bad_push_messages_are_problems(city: SyncCity, body, status: int, code: str) -> None:
