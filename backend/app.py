@@ -25,6 +25,9 @@ from backend.devices.router import router as devices_router
 from backend.grids.assignments_router import router as assignments_router
 from backend.grids.router import router as grids_router
 from backend.grids.versions_router import router as versions_router
+from backend.media.router import router as media_router
+from backend.media.tus_headers import TusResumableHeader
+from backend.media.tus_router import router as tus_router
 from backend.reports.router import router as reports_router
 from backend.sync.router import router as sync_router
 
@@ -55,7 +58,17 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(_warm_grid_index, runtime)
+        worker = None
+        if settings.runs_worker_in_process:
+            from backend.jobs.worker import BackgroundWorker
+
+            worker = BackgroundWorker(runtime)
+            runtime.wakers.append(worker.wake)
+            worker.start()
         yield
+        if worker is not None:
+            runtime.wakers.remove(worker.wake)
+            await run_in_threadpool(worker.stop)
         if owned:
             runtime.close()
 
@@ -68,6 +81,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.state.runtime = runtime
     install_problem_handlers(app)
     # Added last = outermost: the request id and metrics cover the 413s too.
+    app.add_middleware(TusResumableHeader)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=runtime.metrics)
     app.include_router(health_router)
@@ -75,6 +89,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(devices_router)
     app.include_router(sync_router)
     app.include_router(reports_router)
+    app.include_router(media_router)
+    app.include_router(tus_router)
     app.include_router(versions_router)
     app.include_router(grids_router)
     app.include_router(assignments_router)

@@ -278,6 +278,35 @@ class ReportDelete:
         return delete
 
 
+PHOTO_ROLES = ("before", "after")
+
+
+@dataclass(frozen=True)
+class ReportAddPhotos:
+    """``report.add_photos``: more photos for an existing report, e.g. 整改后 (``after``)
+    pictures of an on-the-spot fix. Photos are evidence, so they can be added, never edited."""
+
+    report_id: str
+    role: str
+    photos: tuple[PhotoDecl, ...]
+
+    @classmethod
+    def from_args(cls, args: dict[str, object]) -> Self:
+        f = Fields(args, "args", _invalid)
+        report_id = f.uuid("report_id")
+        role = f.choice("role", PHOTO_ROLES)
+        photos = tuple(
+            PhotoDecl.from_json(item, f"args.photos[{i}]")
+            for i, item in enumerate(f.array("photos", max_items=MAX_PHOTOS))
+        )
+        if not photos:
+            raise _invalid("args.photos: at least one photo")
+        if len({p.photo_id for p in photos}) != len(photos):
+            raise _invalid("args.photos: photo_id values must be unique")
+        f.finish()
+        return cls(report_id, role, photos)
+
+
 @dataclass(frozen=True)
 class MutationSpec:
     name: str
@@ -293,6 +322,9 @@ REGISTRY: Mapping[str, MutationSpec] = MappingProxyType(
             MutationSpec("report.create", "report", ReportCreate.from_args, "create a report"),
             MutationSpec("report.update", "report", ReportUpdate.from_args, "edit client fields"),
             MutationSpec("report.delete", "report", ReportDelete.from_args, "delete a report"),
+            MutationSpec(
+                "report.add_photos", "report", ReportAddPhotos.from_args, "add photos to a report"
+            ),
         )
     }
 )
@@ -315,7 +347,19 @@ def parse_location(obj: object) -> Location:
 
 
 __all__ = [
-    "CLIENT_FIELDS", "REGISTRY", "SERVER_OWNED_FIELDS", "Location", "MutationArgsError",
-    "MutationSpec", "PhotoDecl", "ReportCreate", "ReportDelete", "ReportUpdate",
-    "parse_location", "parse_rfc3339", "validate_mutation",
+    "CLIENT_FIELDS",
+    "PHOTO_ROLES",
+    "REGISTRY",
+    "SERVER_OWNED_FIELDS",
+    "Location",
+    "MutationArgsError",
+    "MutationSpec",
+    "PhotoDecl",
+    "ReportAddPhotos",
+    "ReportCreate",
+    "ReportDelete",
+    "ReportUpdate",
+    "parse_location",
+    "parse_rfc3339",
+    "validate_mutation",
 ]  # fmt: skip

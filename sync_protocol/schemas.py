@@ -22,6 +22,7 @@ from sync_protocol.mutations import (
     MAX_PHOTO_BYTES,
     MAX_PHOTOS,
     PHOTO_CONTENT_TYPES,
+    PHOTO_ROLES,
     PROVIDERS,
 )
 
@@ -309,6 +310,16 @@ LOCATION = _object(
 _CATEGORY: Schema = {"type": "string", "pattern": "^[0-9]{2,6}$"}
 _DESCRIPTION: Schema = {"type": "string", "minLength": 1, "maxLength": MAX_DESCRIPTION}
 _ADDRESS: Schema = {"type": "string", "maxLength": MAX_ADDRESS}
+PHOTO_DECLARATION = _object(
+    {
+        "photo_id": UUID,
+        "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+        "size": {"type": "integer", "minimum": 1, "maximum": MAX_PHOTO_BYTES},
+        "content_type": {"enum": list(PHOTO_CONTENT_TYPES)},
+    },
+    ["photo_id", "sha256", "size", "content_type"],
+)
+
 REPORT_CREATE_ARGS = _object(
     {
         "report_id": UUID,
@@ -317,19 +328,7 @@ REPORT_CREATE_ARGS = _object(
         "address": _ADDRESS,
         "location": LOCATION,
         "captured_at": TIMESTAMP,
-        "photos": {
-            "type": "array",
-            "maxItems": MAX_PHOTOS,
-            "items": _object(
-                {
-                    "photo_id": UUID,
-                    "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
-                    "size": {"type": "integer", "minimum": 1, "maximum": MAX_PHOTO_BYTES},
-                    "content_type": {"enum": list(PHOTO_CONTENT_TYPES)},
-                },
-                ["photo_id", "sha256", "size", "content_type"],
-            ),
-        },
+        "photos": {"type": "array", "maxItems": MAX_PHOTOS, "items": PHOTO_DECLARATION},
     },
     ["report_id", "category_code", "description", "address", "location", "captured_at", "photos"],
     title="ReportCreateArgs",
@@ -361,6 +360,21 @@ REPORT_DELETE_ARGS = _object(
     title="ReportDeleteArgs",
 )
 
+REPORT_ADD_PHOTOS_ARGS = _object(
+    {
+        "report_id": UUID,
+        "role": {"enum": list(PHOTO_ROLES)},
+        "photos": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": MAX_PHOTOS,
+            "items": PHOTO_DECLARATION,
+        },
+    },
+    ["report_id", "role", "photos"],
+    title="ReportAddPhotosArgs",
+)
+
 SCHEMAS: Mapping[str, Schema] = MappingProxyType(
     {
         "Directive": DIRECTIVE,
@@ -380,6 +394,7 @@ SCHEMAS: Mapping[str, Schema] = MappingProxyType(
         "ReportCreateArgs": REPORT_CREATE_ARGS,
         "ReportUpdateArgs": REPORT_UPDATE_ARGS,
         "ReportDeleteArgs": REPORT_DELETE_ARGS,
+        "ReportAddPhotosArgs": REPORT_ADD_PHOTOS_ARGS,
     }
 )
 MUTATION_ARGS_SCHEMAS: Mapping[str, Schema] = MappingProxyType(
@@ -387,5 +402,6 @@ MUTATION_ARGS_SCHEMAS: Mapping[str, Schema] = MappingProxyType(
         "report.create": REPORT_CREATE_ARGS,
         "report.update": REPORT_UPDATE_ARGS,
         "report.delete": REPORT_DELETE_ARGS,
+        "report.add_photos": REPORT_ADD_PHOTOS_ARGS,
     }
 )

@@ -60,6 +60,14 @@ class PayloadTooLarge(XunchaError):
     title = "The request body is too large"
 
 
+class RequestAborted(XunchaError):
+    """The client closed the connection before its body was complete (nobody reads the answer)."""
+
+    status = 400
+    code = "request_aborted"
+    title = "The request body was not received completely"
+
+
 class UnsupportedMediaType(XunchaError):
     status = 415
     code = "unsupported_media_type"

@@ -4,6 +4,8 @@ from backend.accounts import models as accounts_models  # noqa: F401
 from backend.core.db import Base
 from backend.devices import models as devices_models  # noqa: F401
 from backend.grids import models as grids_models  # noqa: F401
+from backend.jobs import models as jobs_models  # noqa: F401
+from backend.media import models as media_models  # noqa: F401
 from backend.reports import models as reports_models  # noqa: F401
 from backend.sync import models as sync_models  # noqa: F401
 

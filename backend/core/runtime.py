@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
@@ -25,6 +26,12 @@ class Runtime:
     object_store: ObjectStore
     grid_indexes: GridIndexRegistry
     metrics: Metrics = field(default_factory=Metrics)
+    # In-process job workers to nudge when new work is queued (embedded profile).
+    wakers: list[Callable[[], None]] = field(default_factory=list)
+
+    def wake_worker(self) -> None:
+        for wake in self.wakers:
+            wake()
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:

@@ -91,10 +91,28 @@ class Settings(BaseSettings):
     grid_gap_tolerance_m2: float = Field(default=1.0, ge=0)
     grid_import_max_bytes: int = 200 * 1024 * 1024
 
+    photo_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, le=200 * 1024 * 1024)
+    photo_max_pixels: int = Field(default=60_000_000, ge=1_000_000)
+    upload_expiry_hours: int = Field(default=24, ge=1, le=24 * 30)
+    media_url_seconds: int = Field(
+        default=600, ge=30, le=900, description="Lifetime of upload and download URLs (<= 15 min)"
+    )
+    evidence_distance_m: float = Field(default=100.0, gt=0)
+    evidence_time_hours: float = Field(default=24.0, gt=0)
+    worker_in_process: bool | None = Field(
+        default=None, description="Run jobs inside the API process (default: embedded only)"
+    )
+
     @property
     def max_request_bytes(self) -> int:
         """No request body may exceed the largest upload we accept, plus form overhead."""
-        return self.grid_import_max_bytes + 1024 * 1024
+        return max(self.grid_import_max_bytes, self.photo_max_bytes) + 1024 * 1024
+
+    @property
+    def runs_worker_in_process(self) -> bool:
+        if self.worker_in_process is not None:
+            return self.worker_in_process
+        return self.profile is Profile.embedded
 
     @field_validator("database_url")
     @classmethod

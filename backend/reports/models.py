@@ -16,7 +16,6 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
-    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -108,23 +107,3 @@ class Report(Base):
             "fix_time": self.loc_fix_time.isoformat().replace("+00:00", "Z"),
             "provider": self.loc_provider,
         }
-
-
-class ReportPhoto(Base):
-    """A photo a report declares (bytes are uploaded separately and verified by hash)."""
-
-    __tablename__ = "report_photos"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    report_id: Mapped[str] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"))
-    photo_id: Mapped[str] = mapped_column(String(36))
-    position: Mapped[int] = mapped_column(Integer)
-    sha256: Mapped[str] = mapped_column(String(64))
-    size: Mapped[int] = mapped_column(Integer)
-    content_type: Mapped[str] = mapped_column(String(20))
-
-    __table_args__ = (
-        UniqueConstraint("photo_id"),
-        Index("ix_report_photos_report", "report_id"),
-        Index("ix_report_photos_sha256", "sha256"),
-    )

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from backend.reports.models import Report, ReportPhoto
+from backend.media.models import Photo
+from backend.reports.models import Report
 
 
 def get(session: Session, report_id: str) -> Report | None:
@@ -24,20 +25,23 @@ def get_for_update(session: Session, report_id: str) -> Report | None:
     )
 
 
-def add(session: Session, report: Report, photos: Sequence[ReportPhoto]) -> None:
+def add(session: Session, report: Report, photos: Sequence[Photo]) -> None:
+    # Two flushes: without a relationship() between them the unit of work does not order
+    # the two mappers by their foreign key, and a photo row must follow its report.
     session.add(report)
+    session.flush()
     session.add_all(photos)
     session.flush()
 
 
-def photos_of(session: Session, report_ids: Sequence[str]) -> dict[str, list[ReportPhoto]]:
-    found: dict[str, list[ReportPhoto]] = {rid: [] for rid in report_ids}
+def photos_of(session: Session, report_ids: Sequence[str]) -> dict[str, list[Photo]]:
+    found: dict[str, list[Photo]] = {rid: [] for rid in report_ids}
     if not report_ids:
         return found
     rows = session.scalars(
-        select(ReportPhoto)
-        .where(ReportPhoto.report_id.in_(report_ids))
-        .order_by(ReportPhoto.report_id, ReportPhoto.position)
+        select(Photo)
+        .where(Photo.report_id.in_(report_ids))
+        .order_by(Photo.report_id, Photo.position)
     )
     for photo in rows:
         found[photo.report_id].append(photo)
@@ -47,9 +51,7 @@ def photos_of(session: Session, report_ids: Sequence[str]) -> dict[str, list[Rep
 def photo_ids_taken(session: Session, photo_ids: Sequence[str]) -> list[str]:
     if not photo_ids:
         return []
-    return list(
-        session.scalars(select(ReportPhoto.photo_id).where(ReportPhoto.photo_id.in_(photo_ids)))
-    )
+    return list(session.scalars(select(Photo.photo_id).where(Photo.photo_id.in_(photo_ids))))
 
 
 def visible_query(user_id: int, grid_codes: Sequence[str]):  # type: ignore[no-untyped-def]

@@ -20,12 +20,12 @@ from backend.core.geometry import bounds_columns_values
 from backend.geo.crs import LocationCRS, normalise_location
 from backend.grids.matcher import GridIndex
 from backend.grids.service import locate
+from backend.media.models import Photo
 from backend.reports import repository
 from backend.reports.models import (
     CLIENT_FIELDS,
     LOCKED_STATUSES,
     Report,
-    ReportPhoto,
     ReportStatus,
 )
 from backend.sync.changelog import record_change
@@ -190,7 +190,7 @@ def create(
         **locator.place(new.location),
     )
     photos = [
-        ReportPhoto(
+        Photo(
             report_id=new.report_id,
             photo_id=p.photo_id,
             position=i,
@@ -252,8 +252,10 @@ def update(
         if name == "location":
             location = changes["location"]
             assert isinstance(location, LocationInput)
+            evidence = [f for f in report.flags if f.startswith(EVIDENCE_PREFIXES)]
             for column, placed in locator.place(location).items():
                 setattr(report, column, placed)
+            report.flags = [*report.flags, *evidence]  # a new location keeps photo evidence
         else:
             setattr(report, name, value)
     report.field_versions = {**report.field_versions, **dict.fromkeys(outcome.apply, new_version)}
@@ -299,6 +301,55 @@ def delete(
     return WriteResult("applied", report, produced=True)
 
 
+def add_photos(
+    session: Session,
+    *,
+    user_id: int,
+    report_id: str,
+    role: str,
+    photos: tuple[PhotoInput, ...],
+) -> WriteResult:
+    """Declare more photos (e.g. 整改后 pictures of a fix); the same set again is a no-op."""
+    report = _own_report_for_update(session, report_id, user_id)
+    if report.deleted_at is not None:
+        return WriteResult("gone", report)
+    if report.status in LOCKED_STATUSES:
+        return WriteResult("locked", report)
+    existing = {p.photo_id: p for p in repository.photos_of(session, [report.id])[report.id]}
+    repeated = [p for p in photos if p.photo_id in existing]
+    if (
+        repeated
+        and len(repeated) == len(photos)
+        and all(
+            existing[p.photo_id].sha256 == p.sha256 and existing[p.photo_id].role == role
+            for p in repeated
+        )
+    ):
+        return WriteResult("applied", report)  # a replay of the same declaration
+    taken = repository.photo_ids_taken(session, [p.photo_id for p in photos])
+    if taken:
+        raise ReportRejected("duplicate_photo_id", f"photo {taken[0]} is already declared")
+    start = len(existing)
+    session.add_all(
+        Photo(
+            report_id=report.id,
+            photo_id=p.photo_id,
+            position=start + i,
+            sha256=p.sha256,
+            size=p.size,
+            content_type=p.content_type,
+            role=role,
+        )
+        for i, p in enumerate(photos)
+    )
+    new_version = report.version + 1
+    report.field_versions = {**report.field_versions, "photos": new_version}
+    _bump(report, new_version)
+    session.flush()
+    _record(session, report)
+    return WriteResult("applied", report, produced=True)
+
+
 def set_status(session: Session, report_id: str, status: ReportStatus) -> Report:
     """The command centre's decision on a report (server-owned: phones cannot change it)."""
     report = repository.get_for_update(session, report_id)
@@ -316,6 +367,34 @@ def set_status(session: Session, report_id: str, status: ReportStatus) -> Report
     return report
 
 
+EVIDENCE_PREFIXES = ("photo_", "after_photo_")
+
+
+def refresh_evidence_flags(
+    session: Session, report: Report, *, photos_changed: bool = False
+) -> bool:
+    """Fold the report's photos' evidence flags into the report's own flags.
+
+    The flags and the photos' states are server-owned like the status: a change bumps the
+    version and reaches phones and reviewers through the change log. Returns whether it did.
+    """
+    photos = repository.photos_of(session, [report.id])[report.id]
+    from_photos = {flag for p in photos for flag in (p.flags or [])}
+    own = [f for f in report.flags if not f.startswith(EVIDENCE_PREFIXES)]
+    flags = own + sorted(from_photos)
+    if flags == report.flags and not photos_changed:
+        return False
+    new_version = report.version + 1
+    changed = ["photos"] if photos_changed else []
+    if flags != report.flags:
+        changed.append("flags")
+    report.flags = flags
+    report.field_versions = {**report.field_versions, **dict.fromkeys(changed, new_version)}
+    _bump(report, new_version)
+    _record(session, report)
+    return True
+
+
 def get(session: Session, report_id: str) -> Report:
     report = repository.get(session, report_id)
     if report is None:
@@ -323,7 +402,7 @@ def get(session: Session, report_id: str) -> Report:
     return report
 
 
-def payload(report: Report, photos: list[ReportPhoto]) -> dict[str, Any]:
+def payload(report: Report, photos: list[Photo]) -> dict[str, Any]:
     """A report as a phone receives it (docs/sync-protocol.md §3)."""
     grid = None
     if report.grid_code is not None or report.match_kind is not None:
@@ -353,6 +432,9 @@ def payload(report: Report, photos: list[ReportPhoto]) -> dict[str, Any]:
                 "sha256": p.sha256,
                 "size": p.size,
                 "content_type": p.content_type,
+                "role": p.role,
+                "state": p.state,
+                "flags": p.flags or [],
             }
             for p in photos
         ],

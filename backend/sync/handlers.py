@@ -26,6 +26,7 @@ from sync_protocol.messages import MutationResult, RecordRef, ResultStatus
 from sync_protocol.mutations import (
     Location,
     MutationArgsError,
+    ReportAddPhotos,
     ReportCreate,
     ReportDelete,
     ReportUpdate,
@@ -117,7 +118,23 @@ def _delete(
     )
 
 
+def _add_photos(
+    session: Session, ctx: MutationContext, typed: Any, _raw: dict[str, Any]
+) -> WriteResult:
+    assert isinstance(typed, ReportAddPhotos)
+    return reports.add_photos(
+        session,
+        user_id=ctx.user_id,
+        report_id=typed.report_id,
+        role=typed.role,
+        photos=tuple(
+            PhotoInput(p.photo_id, p.sha256, p.size, p.content_type) for p in typed.photos
+        ),
+    )
+
+
 _HANDLERS: dict[str, Handler] = {
+    "report.add_photos": _add_photos,
     "report.create": _create,
     "report.update": _update,
     "report.delete": _delete,

@@ -102,6 +102,9 @@ def _apply_one(
         # report/photo id first: nothing of this mutation stays and it is not counted; the
         # device sends it (and everything after it) again, and then it replays or resolves.
         savepoint.rollback()
+        log.warning(
+            "mutation %s of device %s will be retried", mutation_id, device.id, exc_info=True
+        )
         return MutationResult(
             id=mutation_id,
             status=ResultStatus.retry,

@@ -172,7 +172,9 @@ def test_embedded_reads_do_not_wait_for_a_writer(sqlite_url: str, tmp_path) -> N
 def test_oversized_bodies_are_refused_before_parsing(sqlite_url: str, tmp_path) -> None:
     harness = make_harness(
         "embedded",
-        embedded_settings(sqlite_url, tmp_path / "var", grid_import_max_bytes=10_000),
+        embedded_settings(
+            sqlite_url, tmp_path / "var", grid_import_max_bytes=10_000, photo_max_bytes=10_000
+        ),
     )
     try:
         admin = harness.token_for("admin", Role.admin)

@@ -107,7 +107,7 @@ def test_refused_import_writes_nothing(env: dict[str, str], tmp_path: Path) -> N
 
 def test_users_and_migrate(env: dict[str, str]) -> None:
     code, out, err = run(env, "migrate")
-    assert code == 0 and "0002 → 0002" in out, err
+    assert code == 0 and "0003 → 0003" in out, err
     code, out, err = run(
         env, "users", "create", "chief", "--role", "admin", "--password", "long-enough-pw"
     )

@@ -1,0 +1,160 @@
+"""Running jobs: one loop, used in process (embedded profile) or by ``xuncha worker``.
+
+Each job runs outside the claim's transaction (rendering a photo takes tens of milliseconds;
+no lock is held meanwhile) and its handler gets its own transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from backend.core.db import transaction
+from backend.core.runtime import Runtime
+from backend.jobs import queue
+
+log = logging.getLogger("xuncha.worker")
+Handler = Callable[[Runtime, dict[str, Any]], None]
+HANDLERS: dict[str, Handler] = {}
+
+
+def handler(kind: str) -> Callable[[Handler], Handler]:
+    """Register the function that runs jobs of ``kind``."""
+
+    def register(fn: Handler) -> Handler:
+        HANDLERS[kind] = fn
+        return fn
+
+    return register
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def run_once(runtime: Runtime, worker: str) -> bool:
+    """Claim and run one job; False when nothing was due."""
+    _load_handlers()
+    with transaction(runtime.sessions) as session:
+        claimed = queue.claim(session, worker, tuple(HANDLERS))
+    if claimed is None:
+        return False
+    try:
+        HANDLERS[claimed.kind](runtime, claimed.payload)
+    except Exception as exc:
+        log.warning(
+            "job %s (%s) attempt %s failed: %s",
+            claimed.id,
+            claimed.kind,
+            claimed.attempt,
+            exc,
+            exc_info=True,
+        )
+        with transaction(runtime.sessions) as session:
+            state = queue.retry_later(session, claimed.id, worker, f"{type(exc).__name__}: {exc}")
+        if state.value == "failed":
+            log.error(
+                "job %s (%s) gave up after %s attempts", claimed.id, claimed.kind, claimed.attempt
+            )
+        return True
+    with transaction(runtime.sessions) as session:
+        queue.finish(session, claimed.id, worker)
+    return True
+
+
+def run_until_idle(runtime: Runtime, worker: str | None = None, limit: int = 10_000) -> int:
+    """Run due jobs until none is left (tests, CLI ``--until-idle``); returns how many ran."""
+    name = worker or worker_name()
+    count = 0
+    while count < limit and run_once(runtime, name):
+        count += 1
+    return count
+
+
+CLEANUP_EVERY_S = 3600.0
+
+
+class Periodic:
+    """Housekeeping every worker does now and then (abandoned uploads); several workers
+    doing it at once is harmless (expired rows are claimed with SKIP LOCKED)."""
+
+    def __init__(self, every_s: float = CLEANUP_EVERY_S) -> None:
+        self.every_s = every_s
+        self.last = 0.0
+
+    def maybe_run(self, runtime: Runtime) -> None:
+        if time.monotonic() - self.last < self.every_s:
+            return
+        self.last = time.monotonic()
+        from backend.media.cleanup import cleanup
+
+        try:
+            with transaction(runtime.sessions) as session:
+                done = cleanup(session, runtime)
+            if done.expired_uploads or done.stale_store_items:
+                log.info(
+                    "cleanup: %s expired uploads, %s stale store items",
+                    done.expired_uploads,
+                    done.stale_store_items,
+                )
+        except Exception:
+            log.exception("cleanup failed")
+
+
+class BackgroundWorker:
+    """A worker thread inside the API process (embedded profile: nothing else to run)."""
+
+    def __init__(self, runtime: Runtime, poll_s: float = 0.5) -> None:
+        self.runtime = runtime
+        self.poll_s = poll_s
+        self.name = worker_name()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._periodic = Periodic()
+        self._thread = threading.Thread(target=self._loop, name="xuncha-worker", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 10) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._periodic.maybe_run(self.runtime)
+            try:
+                busy = run_once(self.runtime, self.name)
+            except Exception:
+                log.exception("worker loop error")
+                busy = False
+            if not busy:
+                self._wake.wait(self.poll_s)
+                self._wake.clear()
+
+
+def run_forever(runtime: Runtime, poll_s: float = 1.0) -> None:
+    """``xuncha worker``: process jobs until interrupted."""
+    name = worker_name()
+    periodic = Periodic()
+    log.info("worker %s started", name)
+    while True:
+        periodic.maybe_run(runtime)
+        if not run_once(runtime, name):
+            time.sleep(poll_s)
+
+
+def _load_handlers() -> None:
+    # Importing the modules registers their handlers; done lazily to avoid import cycles.
+    if not HANDLERS:
+        import backend.media.jobs  # noqa: F401

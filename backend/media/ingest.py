@@ -1,0 +1,136 @@
+"""Accepting an original: verify it against its declaration, read it, keep it, queue the rest.
+
+Both upload paths end here with the bytes in a local temporary file and their SHA-256
+computed while they arrived. Nothing is stored unless the bytes are exactly what the report
+declared and are a complete image of an accepted type; once stored, an original is never
+replaced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backend.core.runtime import Runtime
+from backend.jobs import queue
+from backend.media import keys
+from backend.media.errors import PhotoHashMismatch
+from backend.media.evidence import location_check, time_check
+from backend.media.inspect import PhotoInfo, inspect_photo
+from backend.media.models import Photo, PhotoState
+from backend.reports.models import Report
+from backend.reports.service import refresh_evidence_flags
+from backend.storage.base import ObjectExists
+
+RENDITIONS_JOB = "photo.renditions"
+
+
+def accept_original(
+    session: Session,
+    runtime: Runtime,
+    photo: Photo,
+    report: Report,
+    path: Path,
+    sha256: str,
+    via: str,
+) -> Photo:
+    """Verify, inspect and keep ``path`` as the photo's original (idempotent once stored)."""
+    if photo.state == PhotoState.stored.value:
+        if sha256 != photo.sha256:
+            raise PhotoHashMismatch("this photo is already stored with other bytes")
+        return photo
+    size = path.stat().st_size
+    if sha256 != photo.sha256 or size != photo.size:
+        raise PhotoHashMismatch(
+            f"received {size} bytes with SHA-256 {sha256}; the report declared "
+            f"{photo.size} bytes with {photo.sha256}",
+            declared_sha256=photo.sha256,
+            received_sha256=sha256,
+        )
+    info = inspect_photo(path, max_pixels=runtime.settings.photo_max_pixels)
+    _publish(runtime, photo.photo_id, path, size, info.content_type, sha256)
+    photo.state = PhotoState.stored.value
+    photo.object_key = keys.original(photo.photo_id)
+    photo.stored_at = datetime.now(UTC)
+    photo.uploaded_via = via
+    photo.detected_type = info.content_type
+    photo.width, photo.height = info.width, info.height
+    photo.exif = info.exif.as_json()
+    photo.flags, photo.evidence, photo.distance_m = _evidence(session, runtime, photo, report, info)
+    session.flush()
+    refresh_evidence_flags(session, report, photos_changed=True)
+    queue.enqueue(session, RENDITIONS_JOB, {"photo_id": photo.photo_id})
+    return photo
+
+
+def _publish(
+    runtime: Runtime, photo_id: str, path: Path, size: int, content_type: str, sha256: str
+) -> None:
+    store = runtime.object_store
+    key = keys.original(photo_id)
+    try:
+        with path.open("rb") as handle:
+            store.put_stream(key, handle, size, content_type)
+    except ObjectExists:
+        # A previous attempt stored it but its transaction did not commit: the same bytes are
+        # fine; anything else would be a second, different original, which must never happen.
+        digest = hashlib.sha256()
+        for block in store.open_stream(key):
+            digest.update(block)
+        if digest.hexdigest() != sha256:
+            raise PhotoHashMismatch(
+                "a different original is already stored for this photo"
+            ) from None
+
+
+def _evidence(
+    session: Session, runtime: Runtime, photo: Photo, report: Report, info: PhotoInfo
+) -> tuple[list[str], dict[str, Any], float | None]:
+    settings = runtime.settings
+    located = location_check(
+        info.exif, report.geom.x, report.geom.y, threshold_m=settings.evidence_distance_m
+    )
+    from datetime import timedelta
+
+    timed = time_check(
+        info.exif,
+        report.captured_at,
+        report.received_at,
+        max_skew=timedelta(hours=settings.evidence_time_hours),
+    )
+    flags = [*located.flags, *timed.flags]
+    reused = session.scalars(
+        select(Photo.report_id).where(
+            Photo.sha256 == photo.sha256,
+            Photo.report_id != photo.report_id,
+            Photo.state == PhotoState.stored.value,
+        )
+    ).all()
+    if reused:
+        flags.append("photo_reused")
+    evidence: dict[str, Any] = {
+        "distance_m": located.distance_m,
+        "photo_time": timed.photo_time.isoformat() if timed.photo_time else None,
+        "reused_in_reports": sorted(set(reused))[:20],
+    }
+    return sorted(set(flags)), evidence, located.distance_m
+
+
+def spooled_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def remove_quietly(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)

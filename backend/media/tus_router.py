@@ -1,0 +1,141 @@
+"""The tus 1.0 endpoints (https://tus.io/protocols/resumable-upload), under /api/v1/uploads."""
+
+from __future__ import annotations
+
+from email.utils import format_datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Path, Request
+from fastapi.responses import Response
+
+from backend.accounts.deps import CurrentPrincipal
+from backend.core.deps import RuntimeDep, SessionDep
+from backend.core.errors import UnsupportedMediaType
+from backend.core.problems import problem_response
+from backend.core.streams import SpooledBody, spool_request
+from backend.media import tus
+from backend.media.errors import TusVersionUnsupported
+from backend.media.models import PhotoUpload
+
+router = APIRouter(prefix="/api/v1/uploads", tags=["uploads (tus)"])
+UploadIdPath = Annotated[str, Path(min_length=36, max_length=36)]
+OFFSET_TYPE = "application/offset+octet-stream"
+
+
+def tus_version(tus_resumable: Annotated[str | None, Header()] = None) -> None:
+    if tus_resumable != tus.TUS_VERSION:
+        raise TusVersionUnsupported(
+            f"send Tus-Resumable: {tus.TUS_VERSION}", headers={"Tus-Version": tus.TUS_VERSION}
+        )
+
+
+TusVersion = Annotated[None, Depends(tus_version)]
+
+
+def _headers(upload: PhotoUpload) -> dict[str, str]:
+    return {
+        "Upload-Offset": str(upload.offset),
+        "Upload-Length": str(upload.length),
+        "Upload-Expires": format_datetime(upload.expires_at, usegmt=True),
+        "Cache-Control": "no-store",
+    }
+
+
+@router.options("", operation_id="tusOptions", status_code=204)
+def options(runtime: RuntimeDep) -> Response:
+    """What this tus server supports."""
+    return Response(
+        status_code=204,
+        headers={
+            "Tus-Version": tus.TUS_VERSION,
+            "Tus-Extension": tus.EXTENSIONS,
+            "Tus-Max-Size": str(runtime.settings.photo_max_bytes),
+            "Tus-Checksum-Algorithm": ",".join(tus.CHECKSUMS),
+        },
+    )
+
+
+@router.post("", operation_id="tusCreate", status_code=201)
+def create(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    principal: CurrentPrincipal,
+    _version: TusVersion,
+    upload_length: Annotated[int, Header(ge=0)],
+    upload_metadata: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Start (or find again) the upload of a photo a report declared: metadata `photo_id`."""
+    upload = tus.create(
+        session,
+        runtime,
+        principal.user,
+        principal.device.id if principal.device else None,
+        upload_length,
+        tus.parse_metadata(upload_metadata),
+    )
+    location = str(request.url_for("tusHead", upload_id=upload.id))
+    return Response(status_code=201, headers={"Location": location, **_headers(upload)})
+
+
+@router.head("/{upload_id}", operation_id="tusHead", name="tusHead")
+def head(
+    upload_id: UploadIdPath, session: SessionDep, principal: CurrentPrincipal, _version: TusVersion
+) -> Response:
+    """How many bytes of this upload the server has (resume from there)."""
+    upload = tus.get(session, principal.user, upload_id)
+    return Response(status_code=200, headers=_headers(upload))
+
+
+async def _chunk(request: Request, runtime: RuntimeDep) -> SpooledBody:
+    if request.headers.get("content-type", "").split(";")[0].strip() != OFFSET_TYPE:
+        raise UnsupportedMediaType(f"PATCH bodies must be {OFFSET_TYPE}")
+    checksum = tus.parse_checksum(request.headers.get("upload-checksum"))
+    algorithms = (checksum.algorithm,) if checksum else ()
+    return await spool_request(request, runtime.settings.photo_max_bytes, algorithms)
+
+
+@router.patch("/{upload_id}", operation_id="tusPatch", status_code=204)
+def patch(
+    upload_id: UploadIdPath,
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    principal: CurrentPrincipal,
+    _version: TusVersion,
+    body: Annotated[SpooledBody, Depends(_chunk)],
+    upload_offset: Annotated[int, Header(ge=0)],
+) -> Response:
+    """Append bytes at Upload-Offset; the last chunk verifies and stores the photo."""
+    try:
+        done = tus.patch(
+            session,
+            runtime,
+            principal.user,
+            upload_id,
+            upload_offset,
+            body,
+            tus.parse_checksum(request.headers.get("upload-checksum")),
+        )
+    finally:
+        body.close()
+    if done.refused is not None:
+        # Returned, not raised: the upload's termination must be committed with the answer.
+        error = done.refused
+        return problem_response(error.status, error.code, error.title, error.detail, **error.extra)
+    if done.upload.completed_at is not None:
+        runtime.wake_worker()
+    return Response(status_code=204, headers=_headers(done.upload))
+
+
+@router.delete("/{upload_id}", operation_id="tusTerminate", status_code=204)
+def terminate(
+    upload_id: UploadIdPath,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    principal: CurrentPrincipal,
+    _version: TusVersion,
+) -> Response:
+    """Abandon an upload; its bytes are deleted."""
+    tus.terminate(session, runtime, principal.user, upload_id)
+    return Response(status_code=204)
