@@ -189,6 +189,15 @@ class SyncClient:
         base = self._base_version(report_id)
         self._enqueue("report.delete", {"report_id": report_id, "base_version": base})
 
+    def add_photos(
+        self, report_id: str, photos: Sequence[Mapping[str, object]], role: str = "after"
+    ) -> None:
+        """Queue ``report.add_photos`` (e.g. 整改后 photos of an on-the-spot fix)."""
+        self._enqueue(
+            "report.add_photos",
+            {"report_id": report_id, "role": role, "photos": [dict(p) for p in photos]},
+        )
+
     def _base_version(self, report_id: str) -> int:
         """The confirmed local version, or 1 for a report whose create is still pending (the
         create makes version 1). Unknown reports are refused before anything is queued."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from backend.core.types import utcnow
@@ -93,8 +93,6 @@ def backoff(attempts: int) -> timedelta:
 
 
 def pending_count(session: Session) -> int:
-    from sqlalchemy import func
-
     return int(
         session.scalar(
             select(func.count())
@@ -112,3 +110,32 @@ def next_due(session: Session) -> datetime | None:
         .order_by(Job.run_after)
         .limit(1)
     )
+
+
+def counts(session: Session) -> dict[tuple[str, str], int]:
+    """How many jobs of each (kind, state)."""
+    rows = session.execute(select(Job.kind, Job.state, func.count()).group_by(Job.kind, Job.state))
+    return {(kind, state): int(n) for kind, state, n in rows}
+
+
+def failed(session: Session, limit: int = 20) -> list[Job]:
+    query = select(Job).where(Job.state == JobState.failed.value).order_by(Job.id.desc())
+    return list(session.scalars(query.limit(limit)))
+
+
+def retry_failed(session: Session) -> int:
+    """Queue every failed job again with a fresh set of attempts (after fixing the cause)."""
+    result = session.execute(
+        update(Job)
+        .where(Job.state == JobState.failed.value)
+        .values(state=JobState.queued.value, attempts=0, run_after=utcnow(), finished_at=None)
+    )
+    return int(getattr(result, "rowcount", 0))
+
+
+def forget_done(session: Session, finished_before: datetime) -> int:
+    """Delete finished jobs (done, not failed: those stay for inspection) older than a date."""
+    result = session.execute(
+        delete(Job).where(Job.state == JobState.done.value, Job.finished_at < finished_before)
+    )
+    return int(getattr(result, "rowcount", 0))

@@ -97,11 +97,12 @@ class Periodic:
         try:
             with transaction(runtime.sessions) as session:
                 done = cleanup(session, runtime)
-            if done.expired_uploads or done.stale_store_items:
+            if done.expired_uploads or done.stale_store_items or done.forgotten_jobs:
                 log.info(
-                    "cleanup: %s expired uploads, %s stale store items",
+                    "cleanup: %s expired uploads, %s stale store items, %s old jobs",
                     done.expired_uploads,
                     done.stale_store_items,
+                    done.forgotten_jobs,
                 )
         except Exception:
             log.exception("cleanup failed")
@@ -143,18 +144,32 @@ class BackgroundWorker:
                 self._wake.clear()
 
 
-def run_forever(runtime: Runtime, poll_s: float = 1.0) -> None:
-    """``xuncha worker``: process jobs until interrupted."""
+def run_forever(runtime: Runtime, stop: threading.Event, poll_s: float = 1.0) -> int:
+    """``xuncha worker``: process jobs until ``stop`` is set (SIGTERM/SIGINT); returns how many.
+
+    A job in progress is finished before returning. A database outage is waited out rather
+    than fatal: the worker logs, sleeps and tries again (its jobs stay queued meanwhile).
+    """
     name = worker_name()
     periodic = Periodic()
+    done = 0
     log.info("worker %s started", name)
-    while True:
+    while not stop.is_set():
         periodic.maybe_run(runtime)
-        if not run_once(runtime, name):
-            time.sleep(poll_s)
+        try:
+            busy = run_once(runtime, name)
+        except Exception:
+            log.exception("worker %s: could not claim or finish a job; trying again", name)
+            busy = False
+        if busy:
+            done += 1
+        else:
+            stop.wait(poll_s)
+    log.info("worker %s stopped after %s jobs", name, done)
+    return done
 
 
 def _load_handlers() -> None:
-    # Importing the modules registers their handlers; done lazily to avoid import cycles.
-    if not HANDLERS:
-        import backend.media.jobs  # noqa: F401
+    # Importing the modules registers their handlers; done lazily to avoid import cycles
+    # (a second import is a dictionary lookup).
+    import backend.media.jobs  # noqa: F401

@@ -1,4 +1,5 @@
-"""Removing what abandoned uploads leave behind: chunk objects, staging objects, stale multipart."""
+"""Removing what abandoned uploads leave behind (chunk objects, staging objects, stale
+multipart uploads), and finished jobs after a week."""
 
 from __future__ import annotations
 
@@ -9,14 +10,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.core.runtime import Runtime
+from backend.jobs import queue
 from backend.media import keys
 from backend.media.models import PhotoUpload, UploadKind
+
+KEEP_DONE_JOBS = timedelta(days=7)
 
 
 @dataclass(frozen=True)
 class CleanupReport:
     expired_uploads: int
     stale_store_items: int
+    forgotten_jobs: int = 0
 
 
 def cleanup(session: Session, runtime: Runtime, now: datetime | None = None) -> CleanupReport:
@@ -39,4 +44,5 @@ def cleanup(session: Session, runtime: Runtime, now: datetime | None = None) -> 
         upload.terminated_at = now
     session.flush()
     stale = store.cleanup_stale(timedelta(hours=runtime.settings.upload_expiry_hours))
-    return CleanupReport(len(expired), stale)
+    forgotten = queue.forget_done(session, now - KEEP_DONE_JOBS)
+    return CleanupReport(len(expired), stale, forgotten)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -97,8 +97,6 @@ def _evidence(
     located = location_check(
         info.exif, report.geom.x, report.geom.y, threshold_m=settings.evidence_distance_m
     )
-    from datetime import timedelta
-
     timed = time_check(
         info.exif,
         report.captured_at,

@@ -9,7 +9,9 @@ from fastapi.responses import FileResponse, Response
 
 from backend.accounts.deps import CurrentPrincipal, CurrentUser
 from backend.core.deps import RuntimeDep, SessionDep
+from backend.core.errors import NotFound
 from backend.core.problems import PROBLEM_RESPONSES
+from backend.core.runtime import Runtime
 from backend.core.streams import SpooledBody, spool_request
 from backend.media import service
 from backend.media.errors import PhotoHashMismatch
@@ -123,8 +125,7 @@ def local_direct_upload(
     body: Annotated[SpooledBody, Depends(_direct_body)],
 ) -> Response:
     """The embedded profile's stand-in for a presigned S3 PUT: the token is the signature."""
-    store = runtime.object_store
-    assert isinstance(store, LocalObjectStore)
+    store = _local_store(runtime)
     grant = store.verify_grant(token, kind="put")
     try:
         grant.check_request(request.headers.get("content-type", ""), body.length)
@@ -140,8 +141,7 @@ def local_direct_upload(
 @router.get("/media/signed/{token}", operation_id="localSignedDownload", include_in_schema=False)
 def local_signed_download(token: str, runtime: RuntimeDep) -> FileResponse:
     """The embedded profile's stand-in for a presigned S3 GET."""
-    store = runtime.object_store
-    assert isinstance(store, LocalObjectStore)
+    store = _local_store(runtime)
     grant = store.verify_grant(token, kind="get")
     return FileResponse(
         store.path_of(grant.key),
@@ -149,3 +149,10 @@ def local_signed_download(token: str, runtime: RuntimeDep) -> FileResponse:
         filename=grant.filename,
         headers={"Cache-Control": "private, max-age=60"},
     )
+
+
+def _local_store(runtime: Runtime) -> LocalObjectStore:
+    store = runtime.object_store
+    if not isinstance(store, LocalObjectStore):  # S3 signs its own URLs; these do not exist
+        raise NotFound("no such media URL on this server")
+    return store

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -15,66 +13,24 @@ from backend.jobs.worker import run_until_idle
 from tests.api.test_grids_api import assert_problem
 from tests.support.apps import ApiHarness
 from tests.support.photos import (
+    TUS,
     centre,
+    direct_upload,
     get_bytes,
     image_size,
     jpeg_with_exif,
     photo_city,
     put_bytes,
     report_with_photo,
+    tus_upload,
 )
 from tests.support.sync import device_headers
 from tests.support.sync_city import SyncCity
-
-TUS = {"Tus-Resumable": "1.0.0"}
 
 
 @pytest.fixture
 def city(api: ApiHarness, tmp_path: Path) -> SyncCity:
     return photo_city(api, tmp_path)
-
-
-def direct_upload(city: SyncCity, phone: Any, photo: dict[str, Any], data: bytes) -> Any:
-    headers = device_headers(phone)
-    target = city.api.client.post(
-        f"/api/v1/photos/{photo['photo_id']}/upload-target",
-        json={k: photo[k] for k in ("sha256", "size", "content_type")},
-        headers=headers,
-    )
-    assert target.status_code == 200, target.text
-    body = target.json()
-    if body["state"] == "declared":
-        assert put_bytes(city.api.client, body["url"], body["headers"], data) in (200, 204)
-    return city.api.client.post(f"/api/v1/photos/{photo['photo_id']}/complete", headers=headers)
-
-
-def tus_upload(city: SyncCity, phone: Any, photo: dict[str, Any], data: bytes, chunk: int) -> Any:
-    headers = {**device_headers(phone), **TUS}
-    metadata = "photo_id " + base64.b64encode(photo["photo_id"].encode()).decode()
-    created = city.api.client.post(
-        "/api/v1/uploads",
-        headers={**headers, "Upload-Length": str(len(data)), "Upload-Metadata": metadata},
-    )
-    assert created.status_code == 201, created.text
-    assert created.headers["tus-resumable"] == "1.0.0"
-    url = created.headers["location"].removeprefix("http://testserver")
-    answer = None
-    for offset in range(0, len(data), chunk):
-        piece = data[offset : offset + chunk]
-        digest = base64.b64encode(hashlib.sha1(piece).digest()).decode()
-        answer = city.api.client.patch(
-            url,
-            content=piece,
-            headers={
-                **headers,
-                "Upload-Offset": str(offset),
-                "Content-Type": "application/offset+octet-stream",
-                "Upload-Checksum": f"sha1 {digest}",
-            },
-        )
-        if answer.status_code != 204:
-            return answer
-    return answer
 
 
 def test_direct_upload_verifies_and_keeps_the_original(city: SyncCity) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -20,7 +22,10 @@ def env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
     if request.param == "embedded":
         return base | {"XUNCHA_DATABASE_URL": request.getfixturevalue("sqlite_url")}
     s3 = request.getfixturevalue("s3_service")
+    bucket = f"xuncha-cli-{uuid.uuid4().hex[:12]}"
+    s3.client().create_bucket(Bucket=bucket)
     return base | {
+        "XUNCHA_S3_BUCKET": bucket,
         "XUNCHA_PROFILE": "production",
         "XUNCHA_DATABASE_URL": request.getfixturevalue("postgis_url"),
         "XUNCHA_SECRET_KEY": TEST_SECRET,
@@ -183,3 +188,73 @@ def test_enrollment_codes_and_prune_from_the_cli(env: dict[str, str]) -> None:
     assert code == 2 and "no user named" in err
     code, out, err = run(env, "sync", "prune", "--days", "30")
     assert code == 0 and "removed 0 change-log entries" in out, err
+
+
+def _enqueue_cleanup(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, jobs: int) -> None:
+    from backend.core.db import transaction
+    from backend.core.runtime import Runtime
+    from backend.core.settings import load_settings
+    from backend.jobs import queue
+    from backend.media.jobs import CLEANUP_JOB
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    runtime = Runtime.build(load_settings())
+    try:
+        with transaction(runtime.sessions) as session:
+            for _ in range(jobs):
+                queue.enqueue(session, CLEANUP_JOB, {})
+    finally:
+        runtime.close()
+
+
+def test_worker_jobs_and_media_cleanup(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert run(env, "migrate")[0] == 0
+    code, out, err = run(env, "jobs", "status")
+    assert code == 0 and "no jobs" in out, err
+    _enqueue_cleanup(env, monkeypatch, 2)
+    code, out, err = run(env, "worker", "--until-idle")
+    assert code == 0 and "ran 2 jobs" in out, err
+    code, out, err = run(env, "jobs", "status")
+    assert code == 0 and "media.cleanup" in out and "│ 2 " in out, out
+    code, out, err = run(env, "jobs", "retry-failed")
+    assert code == 0 and "queued 0 failed jobs again" in out, (out, err)
+    code, out, err = run(env, "media", "cleanup")
+    assert code == 0 and "expired uploads removed: 0" in out, err
+
+
+def test_worker_stops_cleanly_on_sigterm(tmp_path: Path, sqlite_url: str) -> None:
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import time
+
+    env = {
+        **os.environ,
+        "XUNCHA_VAR_DIR": str(tmp_path / "var"),
+        "XUNCHA_LOG_JSON": "false",
+        "XUNCHA_DATABASE_URL": sqlite_url,
+    }
+    assert run(env, "migrate")[0] == 0
+    xuncha = shutil.which("xuncha") or str(Path(sys.executable).parent / "xuncha")
+    worker = subprocess.Popen(
+        [xuncha, "worker", "--poll", "0.2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert worker.stdout is not None
+        first = worker.stdout.readline()
+        assert "worker running" in first, first + worker.stderr.read()  # type: ignore[union-attr]
+        time.sleep(0.5)
+        worker.send_signal(signal.SIGTERM)
+        out, err = worker.communicate(timeout=20)
+    finally:
+        worker.kill()
+    assert worker.returncode == 0, err
+    assert "SIGTERM" in out and "worker stopped after 0 jobs" in out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import urllib.error
@@ -13,8 +14,11 @@ from typing import Any
 from PIL import Image
 
 from tests.support.apps import ApiHarness
+from tests.support.sync import device_headers
 from tests.support.sync_city import SyncCity, build_city
 from tests.unit.test_media_samples import encode, exif_bytes, picture
+
+TUS = {"Tus-Resumable": "1.0.0"}
 
 
 def photo_city(api: ApiHarness, tmp: Path) -> SyncCity:
@@ -103,3 +107,46 @@ def get_bytes(client: Any, url: str) -> tuple[int, bytes]:
 def image_size(data: bytes) -> tuple[int, int]:
     with Image.open(io.BytesIO(data)) as img:
         return img.size
+
+
+def direct_upload(city: SyncCity, phone: Any, photo: dict[str, Any], data: bytes) -> Any:
+    headers = device_headers(phone)
+    target = city.api.client.post(
+        f"/api/v1/photos/{photo['photo_id']}/upload-target",
+        json={k: photo[k] for k in ("sha256", "size", "content_type")},
+        headers=headers,
+    )
+    assert target.status_code == 200, target.text
+    body = target.json()
+    if body["state"] == "declared":
+        assert put_bytes(city.api.client, body["url"], body["headers"], data) in (200, 204)
+    return city.api.client.post(f"/api/v1/photos/{photo['photo_id']}/complete", headers=headers)
+
+
+def tus_upload(city: SyncCity, phone: Any, photo: dict[str, Any], data: bytes, chunk: int) -> Any:
+    headers = {**device_headers(phone), **TUS}
+    metadata = "photo_id " + base64.b64encode(photo["photo_id"].encode()).decode()
+    created = city.api.client.post(
+        "/api/v1/uploads",
+        headers={**headers, "Upload-Length": str(len(data)), "Upload-Metadata": metadata},
+    )
+    assert created.status_code == 201, created.text
+    assert created.headers["tus-resumable"] == "1.0.0"
+    url = created.headers["location"].removeprefix("http://testserver")
+    answer = None
+    for offset in range(0, len(data), chunk):
+        piece = data[offset : offset + chunk]
+        digest = base64.b64encode(hashlib.sha1(piece).digest()).decode()
+        answer = city.api.client.patch(
+            url,
+            content=piece,
+            headers={
+                **headers,
+                "Upload-Offset": str(offset),
+                "Content-Type": "application/offset+octet-stream",
+                "Upload-Checksum": f"sha1 {digest}",
+            },
+        )
+        if answer.status_code != 204:
+            return answer
+    return answer
