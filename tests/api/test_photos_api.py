@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +17,7 @@ from tests.support.photos import (
     TUS,
     centre,
     direct_upload,
+    dms,
     get_bytes,
     image_size,
     jpeg_with_exif,
@@ -253,3 +255,70 @@ def test_reused_photo_and_access_rules(city: SyncCity) -> None:
     reviewer = city.api.token_for("reviewer", Role.intake_operator)
     seen = city.api.client.get(f"/api/v1/photos/{first['photo_id']}", headers=reviewer)
     assert seen.status_code == 200 and seen.json()["links"]["original"]
+
+
+@pytest.mark.parametrize(
+    ("fmt", "content_type", "options", "has_exif"),
+    [
+        ("HEIF", "image/heic", {"quality": 80}, True),
+        ("WEBP", "image/webp", {"quality": 80}, True),
+        ("PNG", "image/png", {}, False),
+    ],
+)
+def test_heic_webp_and_png_go_through_tus_with_their_metadata(
+    city: SyncCity, fmt: str, content_type: str, options: dict[str, Any], has_exif: bool
+) -> None:
+    from tests.unit.test_media_samples import encode, exif_bytes, picture
+
+    phone = city.phone("zhangwei")
+    lon, lat = centre(city, 0)
+    gps = {"lat": dms(lat), "lon": dms(lon), "lat_ref": "N", "lon_ref": "E"}
+    exif = exif_bytes(taken="2026:11:23 08:14:00", offset="+08:00", make="Apple", **gps)
+    data = encode(picture(900, 600), fmt, exif=exif if has_exif else None, **options)
+    photo = report_with_photo(city, phone, data, content_type=content_type)
+    done = tus_upload(city, phone, photo, data, chunk=40_000)
+    assert done is not None and done.status_code == 204, done.text
+    view = city.api.client.get(
+        f"/api/v1/photos/{photo['photo_id']}", headers=device_headers(phone)
+    ).json()
+    assert view["state"] == "stored" and view["detected_type"] == content_type
+    assert (view["width"], view["height"]) == (900, 600)
+    if has_exif:
+        assert abs(view["exif"]["gps_lat"] - lat) < 1e-4 and view["exif"]["make"] == "Apple"
+        assert view["exif"]["taken_at"].startswith("2026-11-23T08:14:00+08:00")
+        assert "photo_far_from_report" not in view["flags"]
+    else:
+        assert "photo_gps_missing" in view["flags"] and "photo_time_missing" in view["flags"]
+    run_until_idle(city.api.runtime)
+    view = city.api.client.get(
+        f"/api/v1/photos/{photo['photo_id']}", headers=device_headers(phone)
+    ).json()
+    status, preview = get_bytes(city.api.client, view["links"]["preview"])
+    assert status == 200 and image_size(preview) == (900, 600)  # never enlarged
+
+
+def test_tus_method_override_for_networks_that_only_pass_post(city: SyncCity) -> None:
+    phone = city.phone("zhangwei")
+    lon, lat = centre(city, 0)
+    data = jpeg_with_exif(lon, lat)
+    photo = report_with_photo(city, phone, data)
+    headers = {**device_headers(phone), **TUS}
+    metadata = "photo_id " + base64.b64encode(photo["photo_id"].encode()).decode()
+    created = city.api.client.post(
+        "/api/v1/uploads",
+        headers={**headers, "Upload-Length": str(len(data)), "Upload-Metadata": metadata},
+    )
+    url = created.headers["location"].removeprefix("http://testserver")
+    patched = city.api.client.post(
+        url,
+        content=data,
+        headers={
+            **headers,
+            "X-HTTP-Method-Override": "PATCH",
+            "Upload-Offset": "0",
+            "Content-Type": "application/offset+octet-stream",
+        },
+    )
+    assert patched.status_code == 204 and patched.headers["upload-offset"] == str(len(data))
+    view = city.api.client.get(f"/api/v1/photos/{photo['photo_id']}", headers=headers).json()
+    assert view["state"] == "stored"

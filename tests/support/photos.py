@@ -68,9 +68,11 @@ def declaration(data: bytes, content_type: str = "image/jpeg") -> dict[str, Any]
     }
 
 
-def report_with_photo(city: SyncCity, phone: Any, data: bytes, grid: int = 0) -> dict[str, Any]:
+def report_with_photo(
+    city: SyncCity, phone: Any, data: bytes, grid: int = 0, content_type: str = "image/jpeg"
+) -> dict[str, Any]:
     """Create and push a report declaring one photo; returns the declaration."""
-    photo = declaration(data)
+    photo = declaration(data, content_type)
     phone.create_report("0504", "店外经营", "", city.centre_of(grid), photos=[photo])
     result = phone.push().results[-1]
     assert result.status.value == "applied", result
