@@ -12,12 +12,15 @@ from typing import Annotated
 
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
 
 from backend.accounts import service
 from backend.accounts.errors import DeviceTokenRequired
 from backend.accounts.models import Role, User
-from backend.core.deps import SessionDep, SettingsDep
+from backend.core.db import transaction
+from backend.core.deps import RuntimeDep, SessionDep, SettingsDep
 from backend.core.errors import Forbidden, Unauthenticated
+from backend.core.settings import Settings
 from backend.devices import service as devices
 from backend.devices.models import Device
 
@@ -38,6 +41,25 @@ def current_principal(
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
+    return resolve_principal(session, settings, credentials)
+
+
+def streaming_principal(
+    runtime: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """For endpoints that receive photo bytes: authenticated in a short read transaction of
+    its own, so no database connection (PostgreSQL pool) or lock (SQLite) is held while a
+    phone on a slow network sends its body. The endpoint opens its own short transactions."""
+    with transaction(runtime.read_sessions) as session:
+        return resolve_principal(session, runtime.settings, credentials)
+
+
+def resolve_principal(
+    session: Session,
+    settings: Settings,
+    credentials: HTTPAuthorizationCredentials | None,
+) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated(
             "send an access token as 'Authorization: Bearer <token>'",
@@ -52,6 +74,8 @@ def current_principal(
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+StreamingPrincipal = Annotated[Principal, Depends(streaming_principal)]
+BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
 def current_user(principal: CurrentPrincipal) -> User:

@@ -7,14 +7,16 @@ session, hands it to the caller and commits once at the end. Services and reposi
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import QueuePool
 
 from backend.core.settings import Settings
 
@@ -32,13 +34,16 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+BUSY_TIMEOUT_S = 10
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets the API read while a CLI import writes; foreign keys are off by default in
     # SQLite; busy_timeout turns brief lock contention into waiting instead of errors.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
@@ -46,13 +51,46 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 READ_ONLY = "xuncha_read_only"
 
 
-def _sqlite_begin(conn: Any) -> None:
-    # Writers take the write lock up front (BEGIN IMMEDIATE): with a deferred BEGIN two
-    # writers can both read and then one fails on the lock upgrade ("database is locked",
-    # which busy_timeout cannot help in WAL mode). Read-only transactions keep a deferred
-    # BEGIN, so in WAL mode they never wait for a writer.
-    read_only = conn.get_execution_options().get(READ_ONLY, False)
-    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+_WRITER_LOCK_HELD = "xuncha_writer_lock_held"
+
+
+def _sqlite_transactions(engine: Engine) -> None:
+    """BEGIN IMMEDIATE for writers, queued on a lock of this process first.
+
+    Writers take SQLite's write lock up front: with a deferred BEGIN two writers can both read
+    and then one fails on the lock upgrade ("database is locked", which busy_timeout cannot
+    help in WAL mode). Read-only transactions keep a deferred BEGIN, so in WAL mode they never
+    wait for a writer.
+
+    Writers of one process queue on a Python lock before that: SQLite's own busy handler
+    polls with sleeps growing to 100 ms, so concurrent short writes (upload chunks) waited
+    many times longer than they took. The lock is released when the connection returns to
+    the pool, after its COMMIT or ROLLBACK. Other processes still meet SQLite's lock and
+    busy_timeout.
+    """
+    writers = threading.Lock()
+
+    def begin(conn: Any) -> None:
+        if conn.get_execution_options().get(READ_ONLY, False):
+            conn.exec_driver_sql("BEGIN")
+            return
+        if not writers.acquire(timeout=BUSY_TIMEOUT_S):
+            # What SQLite itself says after busy_timeout, so callers treat it alike (retry, 503).
+            raise OperationalError("BEGIN IMMEDIATE", None, Exception("database is locked"))
+        conn.connection.info[_WRITER_LOCK_HELD] = True
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            conn.connection.info.pop(_WRITER_LOCK_HELD, None)
+            writers.release()
+            raise
+
+    def checkin(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None and record.info.pop(_WRITER_LOCK_HELD, False):
+            writers.release()
+
+    event.listen(engine, "begin", begin)
+    event.listen(engine, "checkin", checkin)
 
 
 def create_db_engine(settings: Settings) -> Engine:
@@ -67,10 +105,15 @@ def create_db_engine(settings: Settings) -> Engine:
             settings.url,
             echo=settings.database_echo,
             connect_args={"check_same_thread": False, "isolation_level": None},
-            poolclass=NullPool,
+            # Pooled: opening a connection (file open + four PRAGMAs) cost more than the
+            # short transactions of an upload chunk themselves. Threads share the pool;
+            # each connection is used by one thread at a time.
+            poolclass=QueuePool,
+            pool_size=8,
+            max_overflow=24,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin)
+        _sqlite_transactions(engine)
         return engine
     return create_engine(
         settings.url,

@@ -23,6 +23,9 @@ photo_time_far_from_report     the capture time is more than ``max_skew`` (24 h)
 photo_time_after_receipt       the photo was taken, by its own time, more than 5 min after
                                the server received it: the phone's clock is ahead or was
                                changed (GPS time, from satellites, cannot do this)
+photo_undecodable              complete by its structure but its pixels do not decode
+                               (found by the worker): no renditions; the original is still
+                               the bytes the phone declared
 after_photo_unpaired           an after (整改后) photo could not be matched to any before
                                (整改前) photo: no GPS and no perceptual hash to compare
 after_photo_far_from_before    the after photo was taken more than 50 m from its before
@@ -74,6 +77,7 @@ FLAGS = (
     "photo_time_zone_missing",
     "photo_time_far_from_report",
     "photo_time_after_receipt",
+    "photo_undecodable",
     "after_photo_unpaired",
     "after_photo_far_from_before",
     "after_photo_before_report",

@@ -4,6 +4,11 @@ Both upload paths end here with the bytes in a local temporary file and their SH
 computed while they arrived. Nothing is stored unless the bytes are exactly what the report
 declared and are a complete image of an accepted type; once stored, an original is never
 replaced.
+
+Two steps, so the slow one holds no database lock or connection: :func:`verify_and_publish`
+(hash, structure, metadata, the no-overwrite write to the store) runs outside any
+transaction; :func:`record_original` then records it in a short one. A crash between the two
+leaves a published original that the next attempt finds byte-identical and records.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,30 +38,54 @@ from backend.storage.base import ObjectExists
 RENDITIONS_JOB = "photo.renditions"
 
 
-def accept_original(
-    session: Session,
-    runtime: Runtime,
-    photo: Photo,
-    report: Report,
-    path: Path,
-    sha256: str,
-    via: str,
-) -> Photo:
-    """Verify, inspect and keep ``path`` as the photo's original (idempotent once stored)."""
-    if photo.state == PhotoState.stored.value:
-        if sha256 != photo.sha256:
-            raise PhotoHashMismatch("this photo is already stored with other bytes")
-        return photo
+@dataclass(frozen=True)
+class Declared:
+    """What a report said about a photo: the reference its bytes are checked against."""
+
+    photo_id: str
+    sha256: str
+    size: int
+
+    @classmethod
+    def of(cls, photo: Photo) -> Declared:
+        return cls(photo.photo_id, photo.sha256, photo.size)
+
+
+def verify_and_publish(runtime: Runtime, declared: Declared, path: Path, sha256: str) -> PhotoInfo:
+    """Check ``path`` against the declaration and keep it as the original (no database work).
+
+    Raises the 4xx of what is wrong; nothing is stored then. Publishing the same bytes twice
+    is harmless (a racing or retried upload), other bytes never replace an original.
+    """
     size = path.stat().st_size
-    if sha256 != photo.sha256 or size != photo.size:
+    if sha256 != declared.sha256 or size != declared.size:
         raise PhotoHashMismatch(
             f"received {size} bytes with SHA-256 {sha256}; the report declared "
-            f"{photo.size} bytes with {photo.sha256}",
-            declared_sha256=photo.sha256,
+            f"{declared.size} bytes with {declared.sha256}",
+            declared_sha256=declared.sha256,
             received_sha256=sha256,
         )
     info = inspect_photo(path, max_pixels=runtime.settings.photo_max_pixels)
-    _publish(runtime, photo.photo_id, path, size, info.content_type, sha256)
+    _publish(runtime, declared.photo_id, path, info.content_type, sha256)
+    return info
+
+
+def record_original(
+    session: Session, runtime: Runtime, photo_id: str, info: PhotoInfo, via: str
+) -> Photo:
+    """Mark a published original stored, with its metadata and evidence, and queue its
+    renditions — in the caller's transaction, so the job exists exactly if the photo does."""
+    photo = session.scalar(
+        select(Photo)
+        .where(Photo.photo_id == photo_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    assert photo is not None  # declared photos are never deleted without their report
+    if photo.state == PhotoState.stored.value:
+        return photo  # a concurrent upload of the same (verified) bytes recorded it first
+    report = session.get(Report, photo.report_id)
+    assert report is not None
     photo.state = PhotoState.stored.value
     photo.object_key = keys.original(photo.photo_id)
     photo.stored_at = datetime.now(UTC)
@@ -70,14 +100,11 @@ def accept_original(
     return photo
 
 
-def _publish(
-    runtime: Runtime, photo_id: str, path: Path, size: int, content_type: str, sha256: str
-) -> None:
+def _publish(runtime: Runtime, photo_id: str, path: Path, content_type: str, sha256: str) -> None:
     store = runtime.object_store
     key = keys.original(photo_id)
     try:
-        with path.open("rb") as handle:
-            store.put_stream(key, handle, size, content_type)
+        store.put_file(key, path, content_type)
     except ObjectExists:
         # A previous attempt stored it but its transaction did not commit: the same bytes are
         # fine; anything else would be a second, different original, which must never happen.

@@ -15,6 +15,7 @@ from backend.media import keys
 from backend.media.cleanup import cleanup
 from backend.media.evidence import PhotoFacts, before_after_pair
 from backend.media.ingest import RENDITIONS_JOB, remove_quietly
+from backend.media.inspect import PhotoCorrupt
 from backend.media.models import Photo, PhotoRole, PhotoState
 from backend.media.renditions import hamming, make_renditions, phash_bands
 from backend.media.service import spool
@@ -40,6 +41,11 @@ def renditions(runtime: Runtime, payload: dict[str, Any]) -> None:
     try:
         made = make_renditions(path, content_type, max_pixels=runtime.settings.photo_max_pixels)
         phash = made.phash  # computed from the decoded preview: no second decode
+    except PhotoCorrupt as exc:
+        # Structurally complete (checked on upload) but the pixels do not decode: still the
+        # bytes the phone declared, so kept — and flagged, not retried.
+        _mark_undecodable(runtime, photo_id, exc.detail)
+        return
     finally:
         remove_quietly(path)
     # Renditions are derived, not evidence: rewriting them under fixed keys is what makes a
@@ -58,6 +64,18 @@ def renditions(runtime: Runtime, payload: dict[str, Any]) -> None:
         report = session.get(Report, photo.report_id)
         assert report is not None
         _pair_before_after(session, report)
+        refresh_evidence_flags(session, report)
+
+
+def _mark_undecodable(runtime: Runtime, photo_id: str, why: str) -> None:
+    with transaction(runtime.sessions) as session:
+        photo = session.scalar(select(Photo).where(Photo.photo_id == photo_id).with_for_update())
+        assert photo is not None
+        photo.flags = sorted({*(photo.flags or []), "photo_undecodable"})
+        photo.evidence = {**(photo.evidence or {}), "decode_error": why}
+        photo.renditions_at = datetime.now(UTC)  # attempted: the job is done
+        report = session.get(Report, photo.report_id)
+        assert report is not None
         refresh_evidence_flags(session, report)
 
 

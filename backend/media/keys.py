@@ -24,7 +24,7 @@ def chunk_prefix(upload_id: str) -> str:
     return f"uploads/{upload_id}/"
 
 
-def chunk(upload_id: str, offset: int) -> str:
-    # Zero-padded so listing order is byte order; the offset in the key makes two racing
-    # PATCHes at the same offset collide on the store's no-overwrite rule.
-    return f"{chunk_prefix(upload_id)}{offset:012d}"
+def chunk(upload_id: str, offset: int, nonce: str) -> str:
+    # Zero-padded offset for humans listing a bucket; the nonce keeps a chunk whose PATCH
+    # lost a race or crashed from blocking the retry (the upload row lists the real ones).
+    return f"{chunk_prefix(upload_id)}{offset:012d}-{nonce}"

@@ -104,6 +104,9 @@ class PhotoUpload(Base):
     length: Mapped[int] = mapped_column(BigInteger)
     offset: Mapped[int] = mapped_column(BigInteger, default=0)
     chunks: Mapped[int] = mapped_column(Integer, default=0)
+    # The object keys of the accepted chunks, in order. Keys carry a random part, so a chunk
+    # written by a PATCH that then lost the race (or crashed) never blocks the retry.
+    parts: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

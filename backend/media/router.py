@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import FileResponse, Response
 
-from backend.accounts.deps import CurrentPrincipal, CurrentUser
+from backend.accounts.deps import CurrentPrincipal, CurrentUser, StreamingPrincipal
+from backend.core.db import transaction
 from backend.core.deps import RuntimeDep, SessionDep
 from backend.core.errors import NotFound
 from backend.core.problems import PROBLEM_RESPONSES
@@ -59,14 +60,15 @@ def upload_target(
 def complete(
     photo_id: PhotoIdPath,
     request: Request,
-    session: SessionDep,
     runtime: RuntimeDep,
-    user: CurrentUser,
+    principal: StreamingPrincipal,
 ) -> PhotoOut:
     """Verify the uploaded bytes (size, SHA-256, image) and keep them as the original."""
-    service.direct_complete(session, runtime, user, photo_id)
+    service.direct_complete(runtime, principal.user, photo_id)
     runtime.wake_worker()
-    return _photo_out(service.view(session, runtime, user, photo_id, str(request.base_url)))
+    with transaction(runtime.read_sessions) as session:
+        view = service.view(session, runtime, principal.user, photo_id, str(request.base_url))
+        return _photo_out(view)
 
 
 @router.get("/photos/{photo_id}", operation_id="getPhoto")
@@ -99,7 +101,7 @@ def _photo_out(view: service.PhotoView) -> PhotoOut:
         exif=p.exif,
         flags=list(p.flags or []),
         evidence=p.evidence,
-        renditions_ready=p.renditions_at is not None,
+        renditions_ready=p.preview_key is not None,
         links=view.links,
         links_expire_at=view.links_expire_at,
     )

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.accounts.models import Role, User
+from backend.core.db import transaction
 from backend.core.errors import Forbidden
 from backend.core.runtime import Runtime
 from backend.media import keys
@@ -24,7 +25,7 @@ from backend.media.errors import (
     PhotoNotDeclared,
     PhotoTooBig,
 )
-from backend.media.ingest import accept_original, remove_quietly
+from backend.media.ingest import Declared, record_original, remove_quietly, verify_and_publish
 from backend.media.models import Photo, PhotoState, PhotoUpload, UploadKind
 from backend.reports.models import Report
 from backend.storage.base import ObjectNotFound, ObjectStore, PresignedRequest
@@ -129,29 +130,38 @@ def _track_staging(
     session.flush()
 
 
-def direct_complete(session: Session, runtime: Runtime, user: User, photo_id: str) -> Photo:
-    """Verify what was PUT to the target (reading it back) and keep it as the original."""
-    photo, report = declared(session, photo_id, user.id)
-    if photo.state == PhotoState.stored.value:
-        return photo
+def direct_complete(runtime: Runtime, user: User, photo_id: str) -> None:
+    """Verify what was PUT to the target (reading it back) and keep it as the original.
+
+    Unlike the other use cases this one opens its own transactions (see ingest): reading
+    back and checking a 20 MB photo must not hold the database in the meantime.
+    """
+    with transaction(runtime.read_sessions) as session:
+        photo, _report = declared(session, photo_id, user.id)
+        if photo.state == PhotoState.stored.value:
+            return
+        facts = Declared.of(photo)
     store = runtime.object_store
     staging = keys.staging(photo_id)
     try:
-        path, sha256 = spool(store.open_stream(staging), runtime.settings.photo_max_bytes)
+        path, sha256 = spool(
+            store.open_stream(staging), runtime.settings.photo_max_bytes, store.scratch_dir()
+        )
     except ObjectNotFound:
         raise DirectUploadMissing(
             f"nothing was uploaded for photo {photo_id}; PUT it to the target first"
         ) from None
     try:
-        accept_original(session, runtime, photo, report, path, sha256, via="direct")
+        info = verify_and_publish(runtime, facts, path, sha256)
     except Exception:
         store.delete(staging)  # wrong bytes never linger; the phone asks for a new target
         raise
     finally:
         remove_quietly(path)
+    with transaction(runtime.sessions) as session:
+        record_original(session, runtime, photo_id, info, via="direct")
+        _close_uploads(session, photo_id)
     store.delete(staging)
-    _close_uploads(session, photo_id)
-    return photo
 
 
 def _close_uploads(session: Session, photo_id: str) -> None:
@@ -164,11 +174,19 @@ def _close_uploads(session: Session, photo_id: str) -> None:
         upload.completed_at = now
 
 
-def spool(blocks: Iterable[bytes], max_bytes: int) -> tuple[Path, str]:
-    """Copy a stream of blocks to a temporary file, hashing as it goes; bounded by max_bytes."""
+def spool(
+    blocks: Iterable[bytes], max_bytes: int, directory: Path | None = None
+) -> tuple[Path, str]:
+    """Copy a stream of blocks to a temporary file, hashing as it goes; bounded by max_bytes.
+
+    ``directory``: the store's scratch directory, so the file can become the original
+    without another copy (ObjectStore.put_file).
+    """
     digest = hashlib.sha256()
     total = 0
-    handle = tempfile.NamedTemporaryFile(prefix="xuncha-photo-", delete=False)  # noqa: SIM115
+    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115
+        prefix=".tmp~photo-", dir=directory, delete=False
+    )
     path = Path(handle.name)
     try:
         with handle:

@@ -1,15 +1,23 @@
 """tus 1.0 resumable uploads (core, creation, checksum, expiration, termination).
 
-Each PATCH stores its bytes as one object under the upload's prefix and moves the offset in
-the same locked database row, so a resumed or repeated PATCH can never write twice at one
-offset. When the last byte arrives the chunks are read back in order into a temporary file
-(hashed on the way), verified against the photo's declaration and kept as the original.
+Each PATCH's body is spooled before anything else happens, then written to the store as one
+object under the upload's prefix (with a random part in its key); a short transaction then
+moves the offset and records the object — only if the upload is still at the offset the
+PATCH was for, so two racing PATCHes never both count. No database lock or connection is
+held while bytes arrive or are written: on SQLite one slow phone would stop every other
+writer, on PostgreSQL it would hold a pooled connection.
+
+The PATCH that brings the last byte is not stored as a chunk: the stored chunks, read back in
+order, and then its body go straight into a temporary file (hashed on the way), which is
+verified against the photo's declaration and published as the original outside any
+transaction; a last short transaction records it (ingest.record_original).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import secrets
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.accounts.models import User
+from backend.core.db import transaction
 from backend.core.errors import InvalidInput, XunchaError
 from backend.core.runtime import Runtime
 from backend.core.streams import SpooledBody
@@ -31,9 +40,10 @@ from backend.media.errors import (
     UploadNotFound,
     UploadOffsetMismatch,
 )
-from backend.media.ingest import accept_original, remove_quietly
+from backend.media.ingest import Declared, record_original, remove_quietly, verify_and_publish
 from backend.media.models import PhotoState, PhotoUpload, UploadKind
 from backend.media.service import declared, spool
+from backend.storage.base import read_exactly
 
 TUS_VERSION = "1.0.0"
 EXTENSIONS = "creation,checksum,expiration,termination"
@@ -144,21 +154,63 @@ def get(session: Session, user: User, upload_id: str, *, lock: bool = False) -> 
 class Patched:
     upload: PhotoUpload
     # Set when the last chunk completed an upload whose bytes were refused: the upload is
-    # terminated (and that must be committed), then this error is answered.
+    # terminated (and that is committed), then this error is answered.
     refused: XunchaError | None = None
 
 
+@dataclass(frozen=True)
+class PatchPlan:
+    """What a PATCH may do, read (with the caller's authentication) before its body is."""
+
+    upload: PhotoUpload
+    facts: Declared | None  # the declaration, when this PATCH brings the last byte
+
+
+def plan_patch(
+    session: Session, user: User, upload_id: str, offset: int, length: int | None
+) -> PatchPlan:
+    """Refuse a PATCH that cannot apply before its body is read; ``length``: Content-Length."""
+    upload = get(session, user, upload_id)
+    if offset != upload.offset:
+        raise UploadOffsetMismatch(
+            f"Upload-Offset is {offset} but the upload is at {upload.offset}",
+            headers={"Upload-Offset": str(upload.offset)},
+        )
+    if length is not None and offset + length > upload.length:
+        raise InvalidInput(f"the chunk runs past Upload-Length {upload.length}")
+    completes = bool(length) and offset + (length or 0) == upload.length
+    facts = Declared.of(declared(session, upload.photo_id, user.id)[0]) if completes else None
+    return PatchPlan(upload, facts)
+
+
 def patch(
-    session: Session,
     runtime: Runtime,
     user: User,
-    upload_id: str,
+    plan: PatchPlan,
     offset: int,
     body: SpooledBody,
     checksum: Checksum | None,
 ) -> Patched:
-    """Append one chunk at ``offset``; the last one completes the photo."""
-    upload = get(session, user, upload_id, lock=True)
+    """Append one chunk at ``offset``; the last one completes the photo.
+
+    Opens its own short transactions around the store writes (see the module docstring).
+    """
+    upload = plan.upload
+    _check_chunk(upload, offset, body, checksum)
+    if body.length == 0:
+        return Patched(upload)  # nothing to add (a probe, or an already complete upload)
+    if offset + body.length < upload.length:
+        return Patched(_append(runtime, user, upload, offset, body))
+    facts = plan.facts
+    if facts is None:  # no Content-Length (chunked transfer): read the declaration now
+        with transaction(runtime.read_sessions) as session:
+            facts = Declared.of(declared(session, upload.photo_id, user.id)[0])
+    return _complete(runtime, user, upload, offset, body, facts)
+
+
+def _check_chunk(
+    upload: PhotoUpload, offset: int, body: SpooledBody, checksum: Checksum | None
+) -> None:
     if offset != upload.offset:
         raise UploadOffsetMismatch(
             f"Upload-Offset is {offset} but the upload is at {upload.offset}",
@@ -168,52 +220,79 @@ def patch(
         raise InvalidInput(f"the chunk runs past Upload-Length {upload.length}")
     if checksum is not None and body.digests.get(checksum.algorithm) != checksum.digest:
         raise UploadChecksumMismatch("the chunk does not match its Upload-Checksum")
-    if body.length:
-        runtime.object_store.put_stream(
-            keys.chunk(upload.id, upload.offset), body.file, body.length, "application/octet-stream"
+
+
+def _advance(session: Session, user: User, upload_id: str, offset: int) -> PhotoUpload:
+    """The upload, locked, if it is still at ``offset`` (a racing PATCH may have moved it)."""
+    upload = get(session, user, upload_id, lock=True)
+    if upload.offset != offset:
+        raise UploadOffsetMismatch(
+            f"another request moved the upload to {upload.offset}",
+            headers={"Upload-Offset": str(upload.offset)},
         )
-        upload.offset += body.length
-        upload.chunks += 1
-    refused = None
-    if upload.offset == upload.length and upload.completed_at is None:
-        refused = _complete(session, runtime, user, upload)
-    session.flush()
-    return Patched(upload, refused)
+    return upload
+
+
+def _append(
+    runtime: Runtime, user: User, upload: PhotoUpload, offset: int, body: SpooledBody
+) -> PhotoUpload:
+    key = keys.chunk(upload.id, offset, secrets.token_hex(4))
+    store = runtime.object_store
+    store.put_stream(key, body.file, body.length, "application/octet-stream")
+    try:
+        with transaction(runtime.sessions) as session:
+            row = _advance(session, user, upload.id, offset)
+            row.offset = offset + body.length
+            row.chunks += 1
+            row.parts = [*row.parts, key]
+    except BaseException:
+        store.delete(key)  # lost the race or failed: this chunk never counted
+        raise
+    return row
 
 
 def _complete(
-    session: Session, runtime: Runtime, user: User, upload: PhotoUpload
-) -> XunchaError | None:
+    runtime: Runtime,
+    user: User,
+    upload: PhotoUpload,
+    offset: int,
+    last: SpooledBody,
+    facts: Declared,
+) -> Patched:
+    """Verify the stored chunks followed by ``last`` (the completing PATCH's body, which is
+    never stored as a chunk: it goes straight into the check) and keep them as the photo."""
     store = runtime.object_store
-    photo, report = declared(session, upload.photo_id, user.id)
-    chunk_keys = store.list_keys(keys.chunk_prefix(upload.id))
 
     def blocks() -> Iterator[bytes]:
-        for key in chunk_keys:
+        for key in upload.parts:
             yield from store.open_stream(key)
+        yield from read_exactly(last.file, last.length)
 
-    path, sha256 = spool(blocks(), runtime.settings.photo_max_bytes)
+    path, sha256 = spool(blocks(), runtime.settings.photo_max_bytes, store.scratch_dir())
     try:
-        savepoint = session.begin_nested()
-        try:
-            accept_original(session, runtime, photo, report, path, sha256, via="tus")
-            savepoint.commit()
-        except XunchaError as refused:
-            # Wrong or unusable bytes: nothing of the photo is kept and this upload is over
-            # (a fresh one starts from zero); the termination itself is committed.
-            savepoint.rollback()
-            store.delete_prefix(keys.chunk_prefix(upload.id))
-            upload.terminated_at = datetime.now(UTC)
-            return refused
+        info = verify_and_publish(runtime, facts, path, sha256)
+    except XunchaError as refused:
+        # Wrong or unusable bytes: nothing of the photo is kept and this upload is over (a
+        # fresh one starts from zero).
+        with transaction(runtime.sessions) as session:
+            row = _advance(session, user, upload.id, offset)
+            row.terminated_at = datetime.now(UTC)
+        store.delete_prefix(keys.chunk_prefix(upload.id))
+        return Patched(row, refused)
     finally:
         remove_quietly(path)
+    with transaction(runtime.sessions) as session:
+        row = _advance(session, user, upload.id, offset)
+        row.offset = row.length
+        row.chunks += 1
+        row.completed_at = datetime.now(UTC)
+        record_original(session, runtime, upload.photo_id, info, via="tus")
     store.delete_prefix(keys.chunk_prefix(upload.id))
-    upload.completed_at = datetime.now(UTC)
-    return None
+    return Patched(row)
 
 
-def terminate(session: Session, runtime: Runtime, user: User, upload_id: str) -> None:
-    upload = get(session, user, upload_id, lock=True)
+def terminate(runtime: Runtime, user: User, upload_id: str) -> None:
+    with transaction(runtime.sessions) as session:
+        upload = get(session, user, upload_id, lock=True)
+        upload.terminated_at = datetime.now(UTC)
     runtime.object_store.delete_prefix(keys.chunk_prefix(upload.id))
-    upload.terminated_at = datetime.now(UTC)
-    session.flush()

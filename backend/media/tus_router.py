@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from email.utils import format_datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Request
 from fastapi.responses import Response
 
-from backend.accounts.deps import CurrentPrincipal
+from backend.accounts.deps import (
+    BearerCredentials,
+    CurrentPrincipal,
+    Principal,
+    StreamingPrincipal,
+    resolve_principal,
+)
+from backend.core.db import transaction
 from backend.core.deps import RuntimeDep, SessionDep
 from backend.core.errors import UnsupportedMediaType
 from backend.core.problems import problem_response
@@ -87,7 +95,32 @@ def head(
     return Response(status_code=200, headers=_headers(upload))
 
 
-async def _chunk(request: Request, runtime: RuntimeDep) -> SpooledBody:
+@dataclass(frozen=True)
+class _Planned:
+    principal: Principal
+    plan: tus.PatchPlan
+
+
+def _plan(
+    upload_id: UploadIdPath,
+    runtime: RuntimeDep,
+    credentials: BearerCredentials,
+    _version: TusVersion,
+    upload_offset: Annotated[int, Header(ge=0)],
+    content_length: Annotated[int | None, Header(ge=0)] = None,
+) -> _Planned:
+    # Authentication and the upload's state in one short read transaction, before a byte of
+    # the body is read (and no transaction stays open while it arrives).
+    with transaction(runtime.read_sessions) as session:
+        principal = resolve_principal(session, runtime.settings, credentials)
+        plan = tus.plan_patch(session, principal.user, upload_id, upload_offset, content_length)
+    return _Planned(principal, plan)
+
+
+Planned = Annotated[_Planned, Depends(_plan)]
+
+
+async def _chunk(request: Request, runtime: RuntimeDep, _planned: Planned) -> SpooledBody:
     if request.headers.get("content-type", "").split(";")[0].strip() != OFFSET_TYPE:
         raise UnsupportedMediaType(f"PATCH bodies must be {OFFSET_TYPE}")
     checksum = tus.parse_checksum(request.headers.get("upload-checksum"))
@@ -97,22 +130,18 @@ async def _chunk(request: Request, runtime: RuntimeDep) -> SpooledBody:
 
 @router.patch("/{upload_id}", operation_id="tusPatch", status_code=204)
 def patch(
-    upload_id: UploadIdPath,
     request: Request,
-    session: SessionDep,
     runtime: RuntimeDep,
-    principal: CurrentPrincipal,
-    _version: TusVersion,
+    planned: Planned,
     body: Annotated[SpooledBody, Depends(_chunk)],
     upload_offset: Annotated[int, Header(ge=0)],
 ) -> Response:
     """Append bytes at Upload-Offset; the last chunk verifies and stores the photo."""
     try:
         done = tus.patch(
-            session,
             runtime,
-            principal.user,
-            upload_id,
+            planned.principal.user,
+            planned.plan,
             upload_offset,
             body,
             tus.parse_checksum(request.headers.get("upload-checksum")),
@@ -120,7 +149,7 @@ def patch(
     finally:
         body.close()
     if done.refused is not None:
-        # Returned, not raised: the upload's termination must be committed with the answer.
+        # Returned, not raised: the upload was terminated, and the answer says why.
         error = done.refused
         return problem_response(error.status, error.code, error.title, error.detail, **error.extra)
     if done.upload.completed_at is not None:
@@ -131,11 +160,10 @@ def patch(
 @router.delete("/{upload_id}", operation_id="tusTerminate", status_code=204)
 def terminate(
     upload_id: UploadIdPath,
-    session: SessionDep,
     runtime: RuntimeDep,
-    principal: CurrentPrincipal,
+    principal: StreamingPrincipal,
     _version: TusVersion,
 ) -> Response:
     """Abandon an upload; its bytes are deleted."""
-    tus.terminate(session, runtime, principal.user, upload_id)
+    tus.terminate(runtime, principal.user, upload_id)
     return Response(status_code=204)

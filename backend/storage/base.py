@@ -16,6 +16,7 @@ import urllib.parse
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Protocol
 
 from backend.core.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -166,6 +167,18 @@ class ObjectStore(Protocol):
         ``length`` → :class:`IncompleteStream` and nothing is stored; bytes beyond ``length``
         are not read. An existing key → :class:`ObjectExists` unless ``overwrite``.
         """
+        ...
+
+    def put_file(self, key: str, path: Path, content_type: str) -> None:
+        """Store the local file at ``path`` under ``key``, never overwriting
+        (:class:`ObjectExists`). The caller still removes ``path``; a local store may adopt
+        the file itself (a hard link) instead of copying it when it lies in
+        :meth:`scratch_dir`."""
+        ...
+
+    def scratch_dir(self) -> Path | None:
+        """Where to write temporary files that :meth:`put_file` can adopt without a copy
+        (None: the system's temp directory is as good as any)."""
         ...
 
     def open_stream(self, key: str, chunk_size: int = CHUNK_BYTES) -> Iterator[bytes]:

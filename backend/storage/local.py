@@ -135,6 +135,30 @@ class LocalObjectStore:
         _size, digest = self._write_new(key, read_exactly(stream, length), overwrite=overwrite)
         return digest
 
+    def put_file(self, key: str, path: Path, content_type: str) -> None:
+        """Adopt ``path`` by a hard link when it is on this store's file system (no copy)."""
+        check_content_type(content_type)
+        target = self._path(key)
+        if target.exists():
+            raise ObjectExists(f"object {key} already exists")
+        if os.stat(path).st_dev != os.stat(self.root).st_dev:
+            with path.open("rb") as handle:
+                self.put_stream(key, handle, path.stat().st_size, content_type)
+            return
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)  # the bytes are durable before the name is
+        finally:
+            os.close(fd)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _publish(path, target, key, overwrite=False)
+
+    def scratch_dir(self) -> Path:
+        # Temp names (TMP_PREFIX) in the root: never listed as objects, removed by
+        # cleanup_stale if a crash leaves them, and on the file system put_file links within.
+        self.root.mkdir(parents=True, exist_ok=True)
+        return self.root
+
     def open_stream(self, key: str, chunk_size: int = CHUNK_BYTES) -> Iterator[bytes]:
         if chunk_size <= 0:
             raise ValueError("chunk_size must be positive")

@@ -32,6 +32,7 @@ import hashlib
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -230,6 +231,13 @@ class S3ObjectStore:
             overwrite=overwrite,
         )
         return digest
+
+    def put_file(self, key: str, path: Path, content_type: str) -> None:
+        with path.open("rb") as handle:
+            self.put_stream(key, handle, path.stat().st_size, content_type)
+
+    def scratch_dir(self) -> Path | None:
+        return None
 
     def open_stream(self, key: str, chunk_size: int = CHUNK_BYTES) -> Iterator[bytes]:
         if chunk_size <= 0:

@@ -51,6 +51,7 @@ def upgrade() -> None:
         sa.Column("length", sa.BigInteger(), nullable=False),
         sa.Column("offset", sa.BigInteger(), nullable=False),
         sa.Column("chunks", sa.Integer(), nullable=False),
+        sa.Column("parts", sa.JSON(), server_default=sa.text("'[]'"), nullable=False),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("expires_at", UTCDateTime(), nullable=False),
         sa.Column("completed_at", UTCDateTime(), nullable=True),

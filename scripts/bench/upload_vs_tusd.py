@@ -42,8 +42,12 @@ report's location and the capture time: ~4.2 MB each, generated once into a temp
 The last line printed is one JSON object with the figures, ratios and targets (tus ≥ 1.0×
 the peer; rendition ≤ 30 ms CPU per 12-MP JPEG). Progress goes to stderr.
 
+``--rounds N`` repeats the measured tus run N times per server (new photos for us each time:
+the same pictures with a JPEG comment, as a stored photo is not uploaded again), alternating
+which server goes first; the figures are then medians, with every run's MB/s listed.
+
 Usage: python scripts/bench/upload_vs_tusd.py [--photos 60] [--parallel 4] [--chunk-mib 1]
-       [--direct 20] [--renditions 30] [--skip-peer] [--keep DIR]
+       [--rounds 1] [--direct 20] [--renditions 30] [--skip-peer] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -67,6 +71,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -206,13 +211,20 @@ def free_port() -> int:
 
 
 def process_cpu_s(pid: int) -> float | None:
-    """utime + stime of a process (Linux /proc), for the server's CPU during a run."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
+    """utime + stime of a process and its live children (Linux /proc): the server's CPU
+    during a run, uvicorn's worker processes included."""
     ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
+    total = 0
+    found = False
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if stat.parent.name == str(pid) or fields[1] == str(pid):  # itself, or its child
+            found = found or stat.parent.name == str(pid)
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks if found else None
 
 
 @dataclass
@@ -250,7 +262,7 @@ def wait_until(server: ServerProcess, ready: Callable[[], bool], timeout_s: floa
     raise server.fail(f"not ready after {timeout_s} s")
 
 
-def start_ours(var: Path) -> tuple[ServerProcess, int]:
+def start_ours(var: Path, workers: int = 1) -> tuple[ServerProcess, int]:
     """Migrate and seed the demo city here, then ``xuncha serve`` in its own process."""
     from backend.cli.serve import _prepare_schema
     from backend.core.runtime import Runtime
@@ -267,7 +279,14 @@ def start_ours(var: Path) -> tuple[ServerProcess, int]:
     }
     for name in ("XUNCHA_DATABASE_URL", "XUNCHA_OBJECT_STORE", "XUNCHA_OBJECTS_DIR"):
         env.pop(name, None)
-    settings = load_settings(profile="embedded", var_dir=var, worker_in_process=False)
+    settings = load_settings(
+        profile="embedded",
+        var_dir=var,
+        database_url=f"sqlite:///{(var / 'xuncha.sqlite3').as_posix()}",
+        object_store="local",
+        objects_dir=var / "objects",
+        worker_in_process=False,
+    )
     with console.status("ours: migrating and seeding the demo city"):
         _prepare_schema(settings, always_migrate=True)
         runtime = Runtime.build(settings)
@@ -288,6 +307,8 @@ def start_ours(var: Path) -> tuple[ServerProcess, int]:
                 "127.0.0.1",
                 "--port",
                 str(port),
+                "--workers",
+                str(workers),
             ],
             cwd=ROOT,
             env=env,
@@ -305,7 +326,10 @@ def start_ours(var: Path) -> tuple[ServerProcess, int]:
             conn.close()
 
     wait_until(server, healthy)
-    log(f"ours: xuncha serve (pid {process.pid}) at http://127.0.0.1:{port}, worker off")
+    log(
+        f"ours: xuncha serve --workers {workers} (pid {process.pid}) at "
+        f"http://127.0.0.1:{port}, job worker off"
+    )
     return server, port
 
 
@@ -389,8 +413,6 @@ def enroll_phone(base: str, store: Path) -> tuple[SyncClient, dict[str, Any]]:
 
 def declare(phone: SyncClient, photos: list[Photo], location: dict[str, Any]) -> None:
     """One report per photo (as a phone does for single-photo reports), pushed."""
-    import uuid
-
     for photo in photos:
         photo.photo_id = str(uuid.uuid4())
         phone.create_report("0504", "店外经营", "基准测试", location, photos=[photo.declaration()])
@@ -756,16 +778,28 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--parallel", type=int, default=4, help="uploads at the same time")
     parser.add_argument("--chunk-mib", type=float, default=1.0, help="PATCH size in MiB")
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measured tus runs per server, alternating which goes first (figures: median)",
+    )
+    parser.add_argument(
         "--direct", type=int, default=20, help="photos for the direct path (0: skip)"
     )
     parser.add_argument(
         "--renditions", type=int, default=30, help="photos for rendition CPU (0: skip)"
     )
     parser.add_argument("--skip-peer", action="store_true", help="measure ours only")
+    parser.add_argument(
+        "--server-workers",
+        type=int,
+        default=1,
+        help="uvicorn worker processes for ours (the peer is one Node process)",
+    )
     parser.add_argument("--keep", type=Path, help="work here and keep it (default: a temp dir)")
     args = parser.parse_args()
-    if args.photos < 1 or args.parallel < 1 or args.chunk_mib <= 0:
-        parser.error("--photos, --parallel and --chunk-mib must be positive")
+    if min(args.photos, args.parallel, args.rounds) < 1 or args.chunk_mib <= 0:
+        parser.error("--photos, --parallel, --rounds and --chunk-mib must be positive")
     return args
 
 
@@ -783,6 +817,46 @@ def r(value: float | None, digits: int = 1) -> float | None:
     return None if value is None else round(value, digits)
 
 
+def rounded(values: dict[str, Any], digits: int = 2) -> dict[str, Any]:
+    return {k: (r(v, digits) if isinstance(v, float) else v) for k, v in values.items()}
+
+
+def loadavg() -> list[float] | None:
+    with contextlib.suppress(OSError, AttributeError):
+        return [round(x, 2) for x in os.getloadavg()]
+    return None
+
+
+def summary(runs: list[dict[str, Any]], verified: int) -> dict[str, Any]:
+    """The run with the median MB/s (the lower middle one for an even count), all MB/s."""
+    ordered = sorted(runs, key=lambda run: run["mb_s"])
+    mid = ordered[(len(ordered) - 1) // 2]
+    return {
+        "mb_s": r(statistics.median(run["mb_s"] for run in runs)),
+        "mb_s_runs": [r(run["mb_s"]) for run in runs],
+        "bytes": mid["bytes"],
+        "wall_s": r(mid["wall_s"], 3),
+        "patch_ms_median": r(mid["patch_ms_median"], 2),
+        "last_patch_ms_median": r(mid["last_patch_ms_median"], 2),
+        "last_patch_ms_p95": r(mid["last_patch_ms_p95"], 2),
+        "server_cpu_s": r(mid["server_cpu_s"], 2),
+        "server_cpu_ms_per_photo": None
+        if mid["server_cpu_s"] is None
+        else r(mid["server_cpu_s"] * 1000 / len(mid["uploads"])),
+        "client_cpu_s": r(mid["client_cpu_s"], 2),
+        "verified": verified,
+        "uploads": sum(len(run["uploads"]) for run in runs),
+    }
+
+
+def log_run(name: str, run: dict[str, Any]) -> None:
+    log(
+        f"{name}: {run['mb_s']:.1f} MB/s ({run['bytes'] / MB:.0f} MB in {run['wall_s']:.2f} s), "
+        f"PATCH median {run['patch_ms_median']:.1f} ms, last PATCH median "
+        f"{run['last_patch_ms_median']:.1f} ms, server CPU {run['server_cpu_s'] or 0:.2f} s"
+    )
+
+
 def main() -> None:
     args = parse_args()
     chunk = int(args.chunk_mib * MIB)
@@ -795,17 +869,22 @@ def main() -> None:
             "python": platform.python_version(),
             "pillow": PIL.__version__,
             "node": node_version(),
+            "loadavg_at_start": loadavg(),
         },
         "work": {
             "photos": args.photos,
             "parallel": args.parallel,
             "chunk_bytes": chunk,
+            "rounds": args.rounds,
+            "our_server_workers": args.server_workers,
             "photo": f"{WIDTH}x{HEIGHT} JPEG q90, noise sigma {NOISE}, EXIF GPS",
         },
     }
+    mine: list[dict[str, Any]] = []
+    theirs: list[dict[str, Any]] = []
     with workdir(args.keep) as tmp:
         try:
-            ours, our_port = start_ours(tmp / "ours")
+            ours, our_port = start_ours(tmp / "ours", args.server_workers)
             servers.append(ours)
             phone, location = enroll_phone(f"http://127.0.0.1:{our_port}", tmp / "phone.sqlite3")
             photos = make_photos(args.photos, location["lon"], location["lat"], tmp / "photos")
@@ -818,50 +897,43 @@ def main() -> None:
             extra = tmp / "variants"
             extra.mkdir()
             warm = [variant(photos[i % len(photos)], f"warmup-{i}", extra) for i in range(WARMUP)]
+            # Every round uploads new photos to us (a stored photo is not uploaded again):
+            # the same pictures with a one-line comment, so other bytes and SHA-256.
+            rounds = [photos] + [
+                [variant(p, f"r{k}-{p.label}", extra) for p in photos]
+                for k in range(1, args.rounds)
+            ]
             direct = [
                 variant(photos[i % len(photos)], f"direct-{i}", extra) for i in range(args.direct)
             ]
             with console.status("declaring the photos in reports (sync push)"):
-                declare(phone, warm + photos + direct, location)
+                declare(phone, warm + [p for batch in rounds for p in batch] + direct, location)
             token = device_token(phone)
             phone.close()
             same_headers = {"Authorization": f"Bearer {token}"}
-            our_endpoint = Endpoint("ours", our_port, "/api/v1/uploads", same_headers)
-
-            peer = peer_endpoint = None
+            sides = [(Endpoint("ours", our_port, "/api/v1/uploads", same_headers), ours, mine)]
             if not args.skip_peer:
                 peer, peer_port = start_peer(tmp / "peer-files", tmp)
                 servers.append(peer)
-                peer_endpoint = Endpoint("peer", peer_port, "/files", same_headers)
+                sides.append((Endpoint("peer", peer_port, "/files", same_headers), peer, theirs))
             figures["machine"]["node"] = node_version()
 
-            run_tus(our_endpoint, warm, args.parallel, chunk, "ours: warm-up")
-            if peer_endpoint is not None:
-                run_tus(peer_endpoint, warm, args.parallel, chunk, "peer: warm-up")
-
-            os.sync()
-            mine = run_tus(our_endpoint, photos, args.parallel, chunk, "ours: tus", ours)
-            log(
-                f"ours: {mine['mb_s']:.1f} MB/s ({mine['bytes'] / MB:.0f} MB in "
-                f"{mine['wall_s']:.2f} s), PATCH median {mine['patch_ms_median']:.1f} ms, "
-                f"last PATCH median {mine['last_patch_ms_median']:.1f} ms"
-            )
-            theirs = None
-            if peer_endpoint is not None and peer is not None:
-                os.sync()
-                theirs = run_tus(peer_endpoint, photos, args.parallel, chunk, "peer: tus", peer)
-                log(
-                    f"peer: {theirs['mb_s']:.1f} MB/s ({theirs['bytes'] / MB:.0f} MB in "
-                    f"{theirs['wall_s']:.2f} s), PATCH median {theirs['patch_ms_median']:.1f} "
-                    f"ms, last PATCH median {theirs['last_patch_ms_median']:.1f} ms"
-                )
+            for endpoint, _server, _runs in sides:
+                run_tus(endpoint, warm, args.parallel, chunk, f"{endpoint.name}: warm-up")
+            for k, batch in enumerate(rounds):
+                for endpoint, server, runs in sides if k % 2 == 0 else sides[::-1]:
+                    os.sync()  # the other side's dirty pages are not written back meanwhile
+                    title = f"{endpoint.name}: tus" + (f" round {k + 1}" if args.rounds > 1 else "")
+                    runs.append(run_tus(endpoint, batch, args.parallel, chunk, title, server))
+                    log_run(title, runs[-1])
 
             with console.status("verifying"):
-                stored = verify_ours(our_port, token, mine["uploads"])
-                peer_ok = verify_peer(tmp / "peer-files", theirs["uploads"]) if theirs else None
+                stored = sum(verify_ours(our_port, token, run["uploads"]) for run in mine)
+                peer_ok = sum(verify_peer(tmp / "peer-files", run["uploads"]) for run in theirs)
+            expected = args.photos * args.rounds
             log(
-                f"verified: ours {stored}/{len(photos)} stored"
-                + (f", peer {peer_ok}/{len(photos)} files right" if peer_ok is not None else "")
+                f"verified: ours {stored}/{expected} stored"
+                + (f", peer {peer_ok}/{expected} files right" if theirs else "")
             )
 
             direct_figures = run_direct(our_port, token, direct) if direct else None
@@ -883,32 +955,19 @@ def main() -> None:
                 f"{renditions['naive_cpu_ms_median']:.1f} ms CPU per photo"
             )
 
-    def tus_figures(run: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "mb_s": r(run["mb_s"]),
-            "bytes": run["bytes"],
-            "wall_s": r(run["wall_s"], 3),
-            "patch_ms_median": r(run["patch_ms_median"], 2),
-            "last_patch_ms_median": r(run["last_patch_ms_median"], 2),
-            "last_patch_ms_p95": r(run["last_patch_ms_p95"], 2),
-            "server_cpu_s": r(run["server_cpu_s"], 2),
-            "client_cpu_s": r(run["client_cpu_s"], 2),
-        }
-
-    figures["tus_ours"] = {**tus_figures(mine), "stored": stored}
+    figures["machine"]["loadavg_at_end"] = loadavg()
+    figures["tus_ours"] = summary(mine, stored)
     ratio = None
-    if theirs is not None:
-        figures["tus_peer"] = {**tus_figures(theirs), "files_right": peer_ok}
-        ratio = mine["mb_s"] / theirs["mb_s"]
+    if theirs:
+        figures["tus_peer"] = summary(theirs, peer_ok)
+        ratio = statistics.median(x["mb_s"] for x in mine) / statistics.median(
+            x["mb_s"] for x in theirs
+        )
     figures["ratio_tus_ours_over_peer"] = r(ratio, 3)
     if direct_figures:
-        figures["direct_ours"] = {
-            k: (r(v, 2) if isinstance(v, float) else v) for k, v in direct_figures.items()
-        }
+        figures["direct_ours"] = rounded(direct_figures)
     if renditions:
-        figures["renditions"] = {
-            k: (r(v, 2) if isinstance(v, float) else v) for k, v in renditions.items()
-        }
+        figures["renditions"] = rounded(renditions)
     figures["targets"] = {
         "tus_ratio_ours_over_peer_min": TARGET_TUS_RATIO,
         "rendition_cpu_ms_max": TARGET_RENDITION_MS,
@@ -920,7 +979,7 @@ def main() -> None:
         if renditions is None
         else renditions["ours_cpu_ms_median"] <= TARGET_RENDITION_MS,
     }
-    figures["all_verified"] = stored == len(photos) and (peer_ok in (None, len(photos)))
+    figures["all_verified"] = stored == expected and (not theirs or peer_ok == expected)
     print(json.dumps(figures, ensure_ascii=False))
 
 

@@ -33,10 +33,11 @@ from tests.support.photos import (
     photo_city,
     put_bytes,
     report_with_photo,
+    tus_upload,
 )
 from tests.support.sync import device_headers
 from tests.support.sync_city import SyncCity
-from tests.unit.test_media_samples import picture
+from tests.unit.test_media_samples import encode, picture
 
 
 @pytest.fixture
@@ -244,3 +245,95 @@ def test_after_photos_are_paired_with_the_before_photos(city: SyncCity) -> None:
     report = phone.records("report")[report_id]
     assert "after_photo_identical_to_before" in report["flags"]
     assert [p["role"] for p in report["photos"]] == ["before", "after", "after"]
+
+
+def _png_with_broken_pixels() -> bytes:
+    """A PNG whose every chunk is intact (CRCs right) but whose compressed pixels are not."""
+    import struct
+    import zlib
+
+    data = bytearray(encode(picture(64, 48), "PNG"))
+    at = data.index(b"IDAT") - 4
+    length = int.from_bytes(data[at : at + 4], "big")
+    payload = bytes(data[at + 8 : at + 8 + 8]) + b"\x00\xff" * ((length - 8) // 2)
+    payload = payload[:length].ljust(length, b"\x00")
+    crc = struct.pack(">I", zlib.crc32(b"IDAT" + payload))
+    data[at + 8 : at + 8 + length + 4] = payload + crc
+    return bytes(data)
+
+
+def test_a_photo_intact_in_structure_but_not_in_pixels_is_kept_and_flagged(
+    city: SyncCity,
+) -> None:
+    phone = city.phone("zhangwei")
+    data = _png_with_broken_pixels()
+    photo = report_with_photo(city, phone, data, content_type="image/png")
+    assert tus_upload(city, phone, photo, data, chunk=len(data)).status_code == 204
+    assert run_until_idle(city.api.runtime) == 1
+    view = city.api.client.get(
+        f"/api/v1/photos/{photo['photo_id']}", headers=device_headers(phone)
+    ).json()
+    assert view["state"] == "stored" and "photo_undecodable" in view["flags"]
+    assert not view["renditions_ready"] and "preview" not in view["links"]
+    assert view["evidence"]["decode_error"]
+    phone.pull()
+    report = next(iter(phone.records("report").values()))
+    assert "photo_undecodable" in report["flags"]
+    assert run_until_idle(city.api.runtime) == 0  # not retried
+
+
+def test_racing_patches_at_one_offset_count_once(city: SyncCity) -> None:
+    import threading
+
+    phone = city.phone("zhangwei")
+    lon, lat = centre(city, 0)
+    data = jpeg_with_exif(lon, lat, size=(1200, 900))
+    photo = report_with_photo(city, phone, data)
+    headers = {**device_headers(phone), **TUS}
+    metadata = "photo_id " + base64.b64encode(photo["photo_id"].encode()).decode()
+    created = city.api.client.post(
+        "/api/v1/uploads",
+        headers={**headers, "Upload-Length": str(len(data)), "Upload-Metadata": metadata},
+    )
+    url = created.headers["location"].removeprefix("http://testserver")
+    answers: list[int] = []
+
+    def send(piece: bytes) -> None:
+        answer = city.api.client.patch(
+            url,
+            content=piece,
+            headers={
+                **headers,
+                "Upload-Offset": "0",
+                "Content-Type": "application/offset+octet-stream",
+            },
+        )
+        answers.append(answer.status_code)
+
+    # A retry racing its original (one shorter), at the same offset.
+    threads = [
+        threading.Thread(target=send, args=(data[:30_000],)),
+        threading.Thread(target=send, args=(data[:20_000],)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(answers) == [204, 409]
+    offset = int(city.api.client.head(url, headers=headers).headers["upload-offset"])
+    assert offset in (20_000, 30_000)
+    store = city.api.runtime.object_store
+    assert len(store.list_keys(keys.chunk_prefix(url.rsplit("/", 1)[1]))) == 1  # loser removed
+    rest = city.api.client.patch(
+        url,
+        content=data[offset:],
+        headers={
+            **headers,
+            "Upload-Offset": str(offset),
+            "Content-Type": "application/offset+octet-stream",
+        },
+    )
+    assert rest.status_code == 204, rest.text
+    view = city.api.client.get(f"/api/v1/photos/{photo['photo_id']}", headers=headers).json()
+    status, body = get_bytes(city.api.client, view["links"]["original"])
+    assert status == 200 and body == data
