@@ -14,7 +14,7 @@ report's location and the capture time: ~4.2 MB each, generated once into a temp
      in a temp var dir, migrated, demo city seeded) in its own process, with the in-process
      job worker off (``XUNCHA_WORKER_IN_PROCESS=false``) so no rendition runs meanwhile. The
      last PATCH of each photo verifies it (SHA-256 against the report's declaration, type
-     sniffing, a complete 1/8-scale decode, EXIF, evidence checks) and publishes the
+     sniffing, header and structure, EXIF, evidence checks) and publishes the
      original: that is part of our work and stays in the measurement;
    * the peer: a plain ``@tus/server`` 2.4.5 + ``@tus/file-store`` 2.1.1 on Node
      (``scripts/bench/tus_node_peer/``, installed with ``npm ci`` when missing), loopback.
