@@ -77,20 +77,22 @@ def _sqlite_transactions(engine: Engine) -> None:
         if not writers.acquire(timeout=BUSY_TIMEOUT_S):
             # What SQLite itself says after busy_timeout, so callers treat it alike (retry, 503).
             raise OperationalError("BEGIN IMMEDIATE", None, Exception("database is locked"))
-        conn.connection.info[_WRITER_LOCK_HELD] = True
+        # record_info, not info: it survives the connection's invalidation.
+        conn.connection.record_info[_WRITER_LOCK_HELD] = True
         try:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         except BaseException:
-            conn.connection.info.pop(_WRITER_LOCK_HELD, None)
+            conn.connection.record_info.pop(_WRITER_LOCK_HELD, None)
             writers.release()
             raise
 
-    def checkin(_dbapi_connection: Any, record: Any) -> None:
-        if record is not None and record.info.pop(_WRITER_LOCK_HELD, False):
+    def release(_dbapi_connection: Any, record: Any, *_exc: Any) -> None:
+        if record is not None and record.record_info.pop(_WRITER_LOCK_HELD, False):
             writers.release()
 
     event.listen(engine, "begin", begin)
-    event.listen(engine, "checkin", checkin)
+    event.listen(engine, "checkin", release)
+    event.listen(engine, "invalidate", release)
 
 
 def create_db_engine(settings: Settings) -> Engine:

@@ -337,3 +337,41 @@ def test_racing_patches_at_one_offset_count_once(city: SyncCity) -> None:
     view = city.api.client.get(f"/api/v1/photos/{photo['photo_id']}", headers=headers).json()
     status, body = get_bytes(city.api.client, view["links"]["original"])
     assert status == 200 and body == data
+
+
+def test_termination_deletes_the_chunks_and_ends_the_upload(city: SyncCity) -> None:
+    phone = city.phone("zhangwei")
+    lon, lat = centre(city, 0)
+    data = jpeg_with_exif(lon, lat, size=(1200, 900))
+    photo = report_with_photo(city, phone, data)
+    headers = {**device_headers(phone), **TUS}
+    metadata = "photo_id " + base64.b64encode(photo["photo_id"].encode()).decode()
+    created = city.api.client.post(
+        "/api/v1/uploads",
+        headers={**headers, "Upload-Length": str(len(data)), "Upload-Metadata": metadata},
+    )
+    url = created.headers["location"].removeprefix("http://testserver")
+    upload_id = url.rsplit("/", 1)[1]
+    city.api.client.patch(
+        url,
+        content=data[:10_000],
+        headers={
+            **headers,
+            "Upload-Offset": "0",
+            "Content-Type": "application/offset+octet-stream",
+        },
+    )
+    store = city.api.runtime.object_store
+    assert len(store.list_keys(keys.chunk_prefix(upload_id))) == 1
+    outsider = {**city.api.token_for("wangfang"), **TUS}
+    assert_problem(city.api.client.delete(url, headers=outsider), 404, "upload_not_found")
+    gone = city.api.client.delete(url, headers=headers)
+    assert gone.status_code == 204 and gone.headers["tus-resumable"] == "1.0.0"
+    assert store.list_keys(keys.chunk_prefix(upload_id)) == []
+    assert city.api.client.head(url, headers=headers).status_code == 410
+    again = city.api.client.post(
+        "/api/v1/uploads",
+        headers={**headers, "Upload-Length": str(len(data)), "Upload-Metadata": metadata},
+    )
+    assert again.status_code == 201 and again.headers["location"] != created.headers["location"]
+    assert again.headers["upload-offset"] == "0"
