@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from backend import __version__
 from backend.accounts.router import router as accounts_router
+from backend.categories.router import router as categories_router
 from backend.core.body_limit import BodySizeLimitMiddleware
 from backend.core.db import transaction
 from backend.core.health import router as health_router
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(devices_router)
     app.include_router(sync_router)
     app.include_router(reports_router)
+    app.include_router(categories_router)
     app.include_router(media_router)
     app.include_router(tus_router)
     app.include_router(versions_router)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from backend.cli import grids, jobs, media, serve, sync, users
+from backend.cli import categories, grids, jobs, media, serve, sync, users
 
 app = typer.Typer(
     name="xuncha",
@@ -19,6 +19,9 @@ app.command("demo")(serve.demo)
 app.command("worker")(jobs.worker)
 app.add_typer(grids.app, name="grids", help="Import, inspect, export and activate unit grids.")
 app.add_typer(users.app, name="users", help="Manage accounts and enroll their phones.")
+app.add_typer(
+    categories.app, name="categories", help="Import, export and list violation categories."
+)
 app.add_typer(sync.app, name="sync", help="Maintain the offline-sync change log.")
 app.add_typer(jobs.app, name="jobs", help="Inspect and retry background jobs.")
 app.add_typer(media.app, name="media", help="Housekeeping of photo uploads.")

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from backend.accounts import repository as accounts_repository
 from backend.accounts import service as accounts_service
 from backend.accounts.models import Role
+from backend.categories import service as categories
 from backend.core.db import transaction
 from backend.core.runtime import Runtime
 from backend.demo.city import STREET_NAMES, DemoCity
@@ -69,6 +70,9 @@ def seed_demo(runtime: Runtime, progress: Callable[[str], None] | None = None) -
         _ensure_accounts(session)
         step("assigning grid responsibilities")
         _ensure_assignments(session)
+        if not categories.tree(session):
+            step("loading the default violation categories")
+            categories.import_categories(session, categories.default_file())
         version_id = repository.active_version_id(session)
         assert version_id is not None
         count = repository.count_cells(session, version_id)

@@ -112,7 +112,7 @@ def test_refused_import_writes_nothing(env: dict[str, str], tmp_path: Path) -> N
 
 def test_users_and_migrate(env: dict[str, str]) -> None:
     code, out, err = run(env, "migrate")
-    assert code == 0 and "0003 → 0003" in out, err
+    assert code == 0 and "0004 → 0004" in out, err
     code, out, err = run(
         env, "users", "create", "chief", "--role", "admin", "--password", "long-enough-pw"
     )
@@ -258,3 +258,24 @@ def test_worker_stops_cleanly_on_sigterm(tmp_path: Path, sqlite_url: str) -> Non
         worker.kill()
     assert worker.returncode == 0, err
     assert "SIGTERM" in out and "worker stopped after 0 jobs" in out
+
+
+def test_categories_import_export_list(env: dict[str, str], tmp_path: Path) -> None:
+    assert run(env, "migrate")[0] == 0
+    code, out, err = run(env, "categories", "list")
+    assert code == 0 and "no categories" in out, err
+    code, out, err = run(env, "categories", "import", "--dry-run")
+    assert code == 0 and "29 created" in out and "dry run" in out, err
+    code, out, err = run(env, "categories", "import")
+    assert code == 0 and "29 created" in out, err
+    exported = tmp_path / "cats.json"
+    code, out, err = run(env, "categories", "export", str(exported))
+    assert code == 0 and "(json)" in out, err
+    code, out, err = run(env, "categories", "import", str(exported))
+    assert code == 0 and "29 unchanged" in out, err
+    code, out, _ = run(env, "categories", "list")
+    assert "shop_front_trading" in out and "店外经营" in out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\ncategories:\n  - code: 504\n", encoding="utf-8")
+    code, _, err = run(env, "categories", "import", str(bad))
+    assert code == 2 and "category_file_invalid" in err and "quote codes" in err
