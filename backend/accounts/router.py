@@ -39,7 +39,7 @@ def whoami(user: CurrentUser) -> UserOut:
 
 
 @router.post("/users", operation_id="createUser", status_code=201, tags=["users"])
-def create_user(body: UserCreate, session: SessionDep, _admin: AdminUser) -> UserAdminOut:
+def create_user(body: UserCreate, session: SessionDep, admin: AdminUser) -> UserAdminOut:
     """Create an account (inspectors then enroll their phones with an enrollment code)."""
     user = service.create_user(
         session,
@@ -48,6 +48,7 @@ def create_user(body: UserCreate, session: SessionDep, _admin: AdminUser) -> Use
         role=body.role,
         display_name=body.display_name,
         phone=body.phone,
+        actor=admin.username,
     )
     return UserAdminOut.model_validate(user)
 
@@ -59,6 +60,6 @@ def list_users(session: SessionDep, _admin: AdminUser) -> UserList:
 
 
 @router.post("/users/{user_id}/deactivate", operation_id="deactivateUser", tags=["users"])
-def deactivate(user_id: IdPath, session: SessionDep, _admin: AdminUser) -> UserAdminOut:
+def deactivate(user_id: IdPath, session: SessionDep, admin: AdminUser) -> UserAdminOut:
     """Deactivate an account: its tokens and devices stop working on their next request."""
-    return UserAdminOut.model_validate(service.deactivate(session, user_id))
+    return UserAdminOut.model_validate(service.deactivate(session, user_id, admin.username))

@@ -18,6 +18,7 @@ from backend.accounts.security import (
     read_token,
     verify_password,
 )
+from backend.audit import service as audit
 from backend.core.errors import InvalidInput
 from backend.core.schemas import contains_nul
 from backend.core.settings import Settings
@@ -43,6 +44,7 @@ def create_user(
     role: Role,
     display_name: str | None = None,
     phone: str | None = None,
+    actor: str = "system",
 ) -> User:
     """Create an account; the password is stored only as an argon2 hash."""
     if not USERNAME.fullmatch(username):
@@ -59,7 +61,7 @@ def create_user(
         raise InvalidInput(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
     if repository.by_username(session, username) is not None:
         raise UsernameTaken(f"username {username!r} is taken")
-    return repository.add(
+    user = repository.add(
         session,
         User(
             username=username,
@@ -69,6 +71,8 @@ def create_user(
             password_hash=hash_password(password),
         ),
     )
+    audit.record(session, actor, "user.create", "user", user.id, username=username, role=role.value)
+    return user
 
 
 def login(session: Session, settings: Settings, username: str, password: str) -> IssuedToken:
@@ -78,6 +82,7 @@ def login(session: Session, settings: Settings, username: str, password: str) ->
         raise BadCredentials("wrong username or password")
     ttl = settings.access_token_minutes * 60
     token = issue_token(settings.secret_key.get_secret_value(), user.id, user.token_version, ttl)
+    audit.record(session, user.username, "auth.login", "user", user.id)
     return IssuedToken(token, ttl, user)
 
 
@@ -109,10 +114,11 @@ def list_users(session: Session) -> list[User]:
     return list(repository.list_all(session))
 
 
-def deactivate(session: Session, user_id: int) -> User:
+def deactivate(session: Session, user_id: int, actor: str = "system") -> User:
     """Deactivate an account: every token and device of it stops working on its next request."""
     user = get_user(session, user_id)
     user.is_active = False
     user.token_version += 1
     session.flush()
+    audit.record(session, actor, "user.deactivate", "user", user.id, username=user.username)
     return user

@@ -53,19 +53,17 @@ def get_category(code: CodePath, session: SessionDep, _user: CurrentUser) -> Cat
 
 
 @router.post("/import", operation_id="importCategories")
-async def import_categories(
+def import_categories(
     session: SessionDep,
-    _admin: AdminUser,
-    file: Annotated[
-        UploadFile, File(description="YAML or JSON category file (docs/categories.md)")
-    ],
+    admin: AdminUser,
+    file: Annotated[UploadFile, File(description="YAML or JSON file (docs/categories.md)")],
     dry_run: Annotated[bool, Query(description="Report what would change; change nothing")] = False,
 ) -> CategoryImportOut:
     """Replace the taxonomy with a file's: refused whole on any problem (422, all listed)."""
     data = file.file.read(MAX_FILE_BYTES + 1)  # already spooled by the form parser
     if len(data) > MAX_FILE_BYTES:
         raise PayloadTooLarge(f"category files are limited to {MAX_FILE_BYTES} bytes")
-    result = service.import_categories(session, data, dry_run=dry_run)
+    result = service.import_categories(session, data, dry_run=dry_run, actor=admin.username)
     return CategoryImportOut(
         created=result.created,
         updated=result.updated,

@@ -7,6 +7,7 @@ from importlib import resources
 
 from sqlalchemy.orm import Session
 
+from backend.audit import service as audit
 from backend.categories import repository
 from backend.categories.errors import CategoryFileInvalid, CategoryNotFound
 from backend.categories.models import Category
@@ -36,7 +37,9 @@ def read_file(data: bytes) -> list[CategorySpec]:
         raise CategoryFileInvalid(str(exc), problems=exc.problems) from None
 
 
-def import_categories(session: Session, data: bytes, *, dry_run: bool = False) -> ImportResult:
+def import_categories(
+    session: Session, data: bytes, *, dry_run: bool = False, actor: str = "system"
+) -> ImportResult:
     """Make the stored categories those of the file: new codes created, changed ones updated,
     missing ones deactivated (never deleted: reports and cases keep naming them)."""
     wanted = {spec.code: spec for spec in read_file(data)}
@@ -80,6 +83,10 @@ def import_categories(session: Session, data: bytes, *, dry_run: bool = False) -
     for code in created:
         session.add(Category(code=code, **_values(wanted[code]), active=True, updated_at=now))
     session.flush()
+    audit.record(
+        session, actor, "categories.import", "categories", "all", created=len(created),
+        updated=len(updated), deactivated=len(deactivated),
+    )  # fmt: skip
     return result
 
 

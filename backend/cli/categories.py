@@ -8,7 +8,14 @@ from typing import Annotated
 import typer
 
 from backend.categories import service
-from backend.cli.common import console, fail, one_line_errors, runtime_for, settings_from_env
+from backend.cli.common import (
+    cli_actor,
+    console,
+    fail,
+    one_line_errors,
+    runtime_for,
+    settings_from_env,
+)
 from backend.core.db import transaction
 
 app = typer.Typer(no_args_is_help=True)
@@ -26,7 +33,7 @@ def import_file(
     data = file.read_bytes() if file is not None else service.default_file()
     settings = settings_from_env()
     with runtime_for(settings) as runtime, transaction(runtime.sessions) as session:
-        result = service.import_categories(session, data, dry_run=dry_run)
+        result = service.import_categories(session, data, dry_run=dry_run, actor=cli_actor())
     verb = "would be" if dry_run else "were"
     console.print(
         f"{len(result.created)} created, {len(result.updated)} updated, "

@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 from rich.table import Table
 
 from backend.cli.common import (
+    cli_actor,
     console,
     err_console,
     fail,
@@ -212,7 +213,7 @@ def activate(
 ) -> None:
     """Make a version the active one (atomically)."""
     with runtime_for(settings_from_env()) as runtime, transaction(runtime.sessions) as session:
-        activated = service.activate_version(session, version)
+        activated = service.activate_version(session, version, cli_actor())
         console.print(f"version {activated.id} ({activated.label}) is now active")
 
 

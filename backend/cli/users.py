@@ -9,7 +9,14 @@ from rich.table import Table
 
 from backend.accounts import repository, service
 from backend.accounts.models import Role
-from backend.cli.common import console, fail, one_line_errors, runtime_for, settings_from_env
+from backend.cli.common import (
+    cli_actor,
+    console,
+    fail,
+    one_line_errors,
+    runtime_for,
+    settings_from_env,
+)
 from backend.core.db import transaction
 from backend.devices import service as devices
 
@@ -29,7 +36,12 @@ def create(
     """Create an account (the password is prompted for unless given)."""
     with runtime_for(settings_from_env()) as runtime, transaction(runtime.sessions) as session:
         user = service.create_user(
-            session, username=username, password=password, role=role, display_name=display_name
+            session,
+            username=username,
+            password=password,
+            role=role,
+            display_name=display_name,
+            actor=cli_actor(),
         )
         console.print(f"created {user.username} ({user.role}) with id {user.id}")
 
@@ -63,7 +75,7 @@ def enrollment_code(
         if user is None:
             fail(f"no user named {username!r}")
         assert user is not None
-        issued = devices.create_enrollment_code(session, settings, user.id, "cli", base)
+        issued = devices.create_enrollment_code(session, settings, user.id, cli_actor(), base)
     console.print(
         f"code {issued.code} for {username}, valid until {issued.expires_at:%Y-%m-%d %H:%M} UTC"
     )

@@ -125,10 +125,15 @@ def create_db_engine(settings: Settings) -> Engine:
     )
 
 
-def make_session_factory(engine: Engine, *, read_only: bool = False) -> sessionmaker[Session]:
-    """Sessions for writing, or for reading only (SQLite: no write lock is taken)."""
+def make_session_factory(
+    engine: Engine, *, read_only: bool = False, info: dict[str, Any] | None = None
+) -> sessionmaker[Session]:
+    """Sessions for writing, or for reading only (SQLite: no write lock is taken).
+
+    ``info`` is copied into every session's ``info`` (e.g. the audit log's key).
+    """
     bind = engine.execution_options(**{READ_ONLY: True}) if read_only else engine
-    return sessionmaker(bind=bind, expire_on_commit=False, autoflush=False)
+    return sessionmaker(bind=bind, expire_on_commit=False, autoflush=False, info=info or {})
 
 
 def make_snapshot_factory(engine: Engine) -> sessionmaker[Session]:

@@ -36,10 +36,13 @@ class Runtime:
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
         engine = create_db_engine(settings)
+        from backend.audit.service import KEY_INFO, audit_key
+
+        audit = {KEY_INFO: audit_key(settings)}
         return cls(
             settings=settings,
             engine=engine,
-            sessions=make_session_factory(engine),
+            sessions=make_session_factory(engine, info=audit),
             read_sessions=make_session_factory(engine, read_only=True),
             snapshot_sessions=make_snapshot_factory(engine),
             object_store=build_object_store(settings),

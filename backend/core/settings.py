@@ -67,6 +67,11 @@ class Settings(BaseSettings):
         default=SecretStr("dev-only-secret-change-me"),
         description="Signs access tokens; must be set in production.",
     )
+    audit_key: SecretStr | None = Field(
+        default=None,
+        description="Keys the audit log's hash chain (default: derived from secret_key; set it "
+        "before rotating secret_key, or old entries stop verifying)",
+    )
     access_token_minutes: int = Field(default=30, ge=1, le=24 * 60)
     device_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
     enrollment_code_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)

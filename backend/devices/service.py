@@ -17,6 +17,7 @@ from backend.accounts.errors import UserInactive
 from backend.accounts.models import User
 from backend.accounts.security import issue_token, new_secret, secret_digest
 from backend.accounts.service import RE_ENROLL, get_user
+from backend.audit import service as audit
 from backend.core.settings import Settings
 from backend.core.types import utcnow
 from backend.devices import repository
@@ -72,6 +73,7 @@ def create_enrollment_code(
     )
     server = settings.public_base_url or base_url
     payload = f"xuncha:enroll?v=1&server={quote(server.rstrip('/'), safe='')}&code={code}"
+    audit.record(session, actor, "enrollment_code.create", "user", user_id)
     return IssuedCode(code, expires_at, payload)
 
 
@@ -108,6 +110,10 @@ def enroll(
     token = issue_token(
         settings.secret_key.get_secret_value(), user.id, user.token_version, ttl, device.id
     )
+    audit.record(
+        session, user.username, "device.enroll", "device", device.id, name=device_name,
+        platform=platform, app_version=app_version,
+    )  # fmt: skip
     return Enrollment(device, secret, token, ttl, user)
 
 
@@ -150,6 +156,7 @@ def revoke(session: Session, device_id: str, actor: str) -> Device:
         device.revoked_at = utcnow()
         device.revoked_by = actor
         session.flush()
+        audit.record(session, actor, "device.revoke", "device", device.id)
     return device
 
 

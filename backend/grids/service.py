@@ -7,6 +7,7 @@ from datetime import date
 
 from sqlalchemy.orm import Session
 
+from backend.audit import service as audit
 from backend.core.errors import InvalidInput
 from backend.core.types import utcnow
 from backend.geo.crs import LocationCRS, normalise_location
@@ -48,7 +49,7 @@ def resolve_version_id(session: Session, version_id: int | None) -> int:
     return active
 
 
-def activate_version(session: Session, version_id: int) -> GridVersion:
+def activate_version(session: Session, version_id: int, actor: str = "system") -> GridVersion:
     """Make ``version_id`` the one active version (atomic: one transaction, rows locked).
 
     Every process picks the new version up on its next match; a match already running
@@ -58,6 +59,7 @@ def activate_version(session: Session, version_id: int) -> GridVersion:
     version = get_version(session, version_id)
     repository.set_active(session, version_id, utcnow())
     session.refresh(version)
+    audit.record(session, actor, "grid_version.activate", "grid_version", version_id)
     return version
 
 

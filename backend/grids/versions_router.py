@@ -36,9 +36,10 @@ def get_version(version_id: IdPath, session: SessionDep, _user: CurrentUser) -> 
 
 
 @router.post("/grid-versions/{version_id}/activate", operation_id="activateGridVersion")
-def activate(version_id: IdPath, session: SessionDep, _admin: AdminUser) -> GridVersionOut:
+def activate(version_id: IdPath, session: SessionDep, admin: AdminUser) -> GridVersionOut:
     """Make this version the active one, atomically; later matches use it."""
-    return GridVersionOut.model_validate(service.activate_version(session, version_id))
+    version = service.activate_version(session, version_id, admin.username)
+    return GridVersionOut.model_validate(version)
 
 
 @router.post(

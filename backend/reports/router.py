@@ -37,9 +37,9 @@ def get_report(report_id: ReportIdPath, session: SessionDep, user: CurrentUser) 
 
 @router.post("/{report_id}/status", operation_id="setReportStatus")
 def set_status(
-    report_id: ReportIdPath, body: StatusIn, session: SessionDep, _user: Reviewer
+    report_id: ReportIdPath, body: StatusIn, session: SessionDep, user: Reviewer
 ) -> ReportOut:
     """Set a report's review status (server-owned: phones' edits to it are ignored)."""
-    report = service.set_status(session, report_id, body.status)
+    report = service.set_status(session, report_id, body.status, user.username)
     photos = repository.photos_of(session, [report.id])[report.id]
     return ReportOut(report=service.payload(report, photos), deleted=False)

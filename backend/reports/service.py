@@ -15,6 +15,7 @@ from typing import Any, Literal
 import shapely
 from sqlalchemy.orm import Session
 
+from backend.audit import service as audit
 from backend.core.errors import Conflict, InvalidInput, NotFound
 from backend.core.geometry import bounds_columns_values
 from backend.geo.crs import LocationCRS, normalise_location
@@ -350,7 +351,9 @@ def add_photos(
     return WriteResult("applied", report, produced=True)
 
 
-def set_status(session: Session, report_id: str, status: ReportStatus) -> Report:
+def set_status(
+    session: Session, report_id: str, status: ReportStatus, actor: str = "system"
+) -> Report:
     """The command centre's decision on a report (server-owned: phones cannot change it)."""
     report = repository.get_for_update(session, report_id)
     if report is None or report.deleted_at is not None:
@@ -360,10 +363,14 @@ def set_status(session: Session, report_id: str, status: ReportStatus) -> Report
     if report.status == status.value:
         return report
     new_version = report.version + 1
+    previous = report.status
     report.status = status.value
     report.field_versions = {**report.field_versions, "status": new_version}
     _bump(report, new_version)
     _record(session, report)
+    audit.record(
+        session, actor, "report.status", "report", report.id, before=previous, after=status.value
+    )
     return report
 
 

@@ -112,7 +112,7 @@ def test_refused_import_writes_nothing(env: dict[str, str], tmp_path: Path) -> N
 
 def test_users_and_migrate(env: dict[str, str]) -> None:
     code, out, err = run(env, "migrate")
-    assert code == 0 and "0004 → 0004" in out, err
+    assert code == 0 and "0005 → 0005" in out, err
     code, out, err = run(
         env, "users", "create", "chief", "--role", "admin", "--password", "long-enough-pw"
     )
@@ -279,3 +279,17 @@ def test_categories_import_export_list(env: dict[str, str], tmp_path: Path) -> N
     bad.write_text("version: 1\ncategories:\n  - code: 504\n", encoding="utf-8")
     code, _, err = run(env, "categories", "import", str(bad))
     assert code == 2 and "category_file_invalid" in err and "quote codes" in err
+
+
+def test_audit_verify_head_and_tail(env: dict[str, str]) -> None:
+    assert run(env, "migrate")[0] == 0
+    code, out, err = run(env, "users", "create", "chief", "--role", "admin", "--password", "x" * 12)
+    assert code == 0, err
+    code, out, err = run(env, "audit", "verify")
+    assert code == 0 and "intact: 1 entries" in out, err
+    code, head, _ = run(env, "audit", "head")
+    assert code == 0 and head.startswith("1:")
+    code, out, _ = run(env, "audit", "tail")
+    assert "cli:" in out and "user.create" in out
+    code, out, err = run(env, "audit", "verify", "--expect-head", "0:" + "0" * 64)
+    assert code == 1 and "NOT intact" in err and "head_mismatch" in err

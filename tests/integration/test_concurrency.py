@@ -10,6 +10,7 @@ from datetime import date
 
 from sqlalchemy import func, select
 
+from backend.audit.service import KEY_INFO, audit_key
 from backend.core.db import create_db_engine, make_session_factory, transaction
 from backend.core.settings import load_settings
 from backend.grids import service
@@ -38,8 +39,9 @@ def _run_in_threads(count: int, work: Callable[[int], str]) -> Counter[str]:
 
 
 def test_concurrent_activations_serialise(postgis_url: str) -> None:
-    engine = create_db_engine(load_settings(database_url=postgis_url, database_pool_size=8))
-    sessions = make_session_factory(engine)
+    settings = load_settings(database_url=postgis_url, database_pool_size=8)
+    engine = create_db_engine(settings)
+    sessions = make_session_factory(engine, info={KEY_INFO: audit_key(settings)})
     codes, geoms = lattice_grids(2, 2)
     with transaction(sessions) as session:
         versions = [store_version(session, codes, geoms) for _ in range(4)]
@@ -64,8 +66,9 @@ def test_concurrent_activations_serialise(postgis_url: str) -> None:
 
 
 def test_identical_concurrent_assignments_are_accepted_once(postgis_url: str) -> None:
-    engine = create_db_engine(load_settings(database_url=postgis_url, database_pool_size=8))
-    sessions = make_session_factory(engine)
+    settings = load_settings(database_url=postgis_url, database_pool_size=8)
+    engine = create_db_engine(settings)
+    sessions = make_session_factory(engine, info={KEY_INFO: audit_key(settings)})
     codes, geoms = lattice_grids(2, 2)
     with transaction(sessions) as session:
         service.activate_version(session, store_version(session, codes, geoms))

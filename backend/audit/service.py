@@ -1,0 +1,124 @@
+"""Recording and verifying the audit log.
+
+``record`` appends in the caller's transaction, so an entry exists exactly if the change it
+describes was committed. The head row is locked for the append: appends are serialised,
+which the chain needs (each entry names its predecessor's hash).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backend.audit.chain import GENESIS, Entry, Problem, entry_hash, verify
+from backend.audit.models import AuditEntry, AuditHead
+from backend.core.settings import Settings
+from backend.core.types import utcnow
+
+KEY_INFO = "xuncha_audit_key"
+_BATCH = 1000
+
+
+def audit_key(settings: Settings) -> bytes:
+    """The HMAC key of the chain (derived from the audit secret, else the token secret)."""
+    secret = settings.audit_key or settings.secret_key
+    return hashlib.sha256(b"xuncha-audit\x00" + secret.get_secret_value().encode()).digest()
+
+
+def record(
+    session: Session,
+    actor: str,
+    action: str,
+    subject_type: str,
+    subject_id: str | int,
+    **details: Any,
+) -> AuditEntry:
+    key = session.info.get(KEY_INFO)
+    if not isinstance(key, bytes):
+        raise RuntimeError("this session has no audit key (build sessions through Runtime)")
+    head = session.scalar(
+        select(AuditHead)
+        .where(AuditHead.id == 1)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if head is None:  # the migration creates it; a fresh test schema might not have it yet
+        head = AuditHead(id=1, seq=0, hash=GENESIS)
+        session.add(head)
+        session.flush()
+    entry = AuditEntry(
+        seq=head.seq + 1,
+        at=utcnow(),
+        actor=actor,
+        action=action,
+        subject_type=subject_type,
+        subject_id=str(subject_id),
+        details=details,
+        prev_hash=head.hash,
+    )
+    entry.hash = entry_hash(
+        key,
+        seq=entry.seq,
+        at=entry.at,
+        actor=actor,
+        action=action,
+        subject_type=subject_type,
+        subject_id=entry.subject_id,
+        details=details,
+        prev_hash=entry.prev_hash,
+    )
+    session.add(entry)
+    head.seq, head.hash = entry.seq, entry.hash
+    session.flush()
+    return entry
+
+
+@dataclass(frozen=True)
+class Verification:
+    entries: int
+    head: tuple[int, str]
+    problems: list[Problem]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify_log(session: Session, key: bytes, expected_head: str | None = None) -> Verification:
+    head_row = session.get(AuditHead, 1)
+    head = (head_row.seq, head_row.hash) if head_row is not None else (0, GENESIS)
+    count, problems = verify(key, _entries(session), head)
+    if expected_head is not None and expected_head not in (head[1], f"{head[0]}:{head[1]}"):
+        problems.append(
+            Problem(head[0], "head_mismatch", "the head is not the one recorded elsewhere")
+        )
+    return Verification(count, head, problems)
+
+
+def _entries(session: Session) -> Iterator[Entry]:
+    after = 0
+    while True:
+        rows = session.scalars(
+            select(AuditEntry).where(AuditEntry.seq > after).order_by(AuditEntry.seq).limit(_BATCH)
+        ).all()
+        if not rows:
+            return
+        for row in rows:
+            yield Entry(
+                row.seq,
+                row.at,
+                row.actor,
+                row.action,
+                row.subject_type,
+                row.subject_id,
+                dict(row.details or {}),
+                row.prev_hash,
+                row.hash,
+            )
+        after = rows[-1].seq
+        session.expunge_all()
