@@ -31,6 +31,7 @@ from backend.media.tus_headers import TusResumableHeader
 from backend.media.tus_router import router as tus_router
 from backend.reports.router import router as reports_router
 from backend.sync.router import router as sync_router
+from backend.worktime.router import router as calendar_router
 
 log = logging.getLogger("xuncha.app")
 
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(sync_router)
     app.include_router(reports_router)
     app.include_router(categories_router)
+    app.include_router(calendar_router)
     app.include_router(media_router)
     app.include_router(tus_router)
     app.include_router(versions_router)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from backend.cli import audit, categories, grids, jobs, media, serve, sync, users
+from backend.cli import audit, calendar, categories, grids, jobs, media, serve, sync, users
 
 app = typer.Typer(
     name="xuncha",
@@ -23,6 +23,7 @@ app.add_typer(
     categories.app, name="categories", help="Import, export and list violation categories."
 )
 app.add_typer(sync.app, name="sync", help="Maintain the offline-sync change log.")
+app.add_typer(calendar.app, name="calendar", help="The working calendar for case time limits.")
 app.add_typer(audit.app, name="audit", help="Verify the hash-chained audit log.")
 app.add_typer(jobs.app, name="jobs", help="Inspect and retry background jobs.")
 app.add_typer(media.app, name="media", help="Housekeeping of photo uploads.")

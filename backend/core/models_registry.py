@@ -10,5 +10,6 @@ from backend.jobs import models as jobs_models  # noqa: F401
 from backend.media import models as media_models  # noqa: F401
 from backend.reports import models as reports_models  # noqa: F401
 from backend.sync import models as sync_models  # noqa: F401
+from backend.worktime import models as worktime_models  # noqa: F401
 
 metadata = Base.metadata

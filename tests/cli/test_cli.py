@@ -112,7 +112,7 @@ def test_refused_import_writes_nothing(env: dict[str, str], tmp_path: Path) -> N
 
 def test_users_and_migrate(env: dict[str, str]) -> None:
     code, out, err = run(env, "migrate")
-    assert code == 0 and "0005 → 0005" in out, err
+    assert code == 0 and "0006 → 0006" in out, err
     code, out, err = run(
         env, "users", "create", "chief", "--role", "admin", "--password", "long-enough-pw"
     )
@@ -293,3 +293,21 @@ def test_audit_verify_head_and_tail(env: dict[str, str]) -> None:
     assert "cli:" in out and "user.create" in out
     code, out, err = run(env, "audit", "verify", "--expect-head", "0:" + "0" * 64)
     assert code == 1 and "NOT intact" in err and "head_mismatch" in err
+
+
+def test_calendar_import_export_deadline(env: dict[str, str], tmp_path: Path) -> None:
+    assert run(env, "migrate")[0] == 0
+    source = tmp_path / "calendar.yaml"
+    source.write_text('version: 1\nworkdays: ["2026-09-27"]\n', encoding="utf-8")
+    code, out, err = run(env, "calendar", "import", str(source))
+    assert code == 0 and "1 make-up workdays" in out, err
+    code, out, err = run(env, "calendar", "deadline", "2026-09-25T17:00+08:00", "1h")
+    assert code == 0 and out.startswith("2026-09-27T09:00:00+08:00"), err
+    code, _, err = run(env, "calendar", "deadline", "2026-09-25T17:00", "1h")
+    assert code == 2 and "UTC offset" in err
+    out_file = tmp_path / "out.json"
+    code, out, err = run(env, "calendar", "export", str(out_file))
+    assert code == 0 and '"2026-09-27"' in out_file.read_text(), err
+    source.write_text("version: 1\nhours: [nonsense]\n", encoding="utf-8")
+    code, _, err = run(env, "calendar", "import", str(source))
+    assert code == 2 and "calendar_file_invalid" in err
