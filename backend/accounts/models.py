@@ -43,6 +43,9 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     # Bumped to revoke every token issued before; checked on each authenticated request.
     token_version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+    # Org unit (district 6 / street 9 / community 12 digits of the grid code): the part of
+    # the city a command-centre user works on; None = city-wide (backend.accounts.scope).
+    unit_code: Mapped[str | None] = mapped_column(String(12))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (

@@ -9,6 +9,7 @@ from backend.accounts.deps import AdminUser, CurrentUser
 from backend.accounts.schemas import (
     LoginIn,
     TokenOut,
+    UnitIn,
     UserAdminOut,
     UserCreate,
     UserList,
@@ -48,6 +49,7 @@ def create_user(body: UserCreate, session: SessionDep, admin: AdminUser) -> User
         role=body.role,
         display_name=body.display_name,
         phone=body.phone,
+        unit_code=body.unit_code,
         actor=admin.username,
     )
     return UserAdminOut.model_validate(user)
@@ -57,6 +59,14 @@ def create_user(body: UserCreate, session: SessionDep, admin: AdminUser) -> User
 def list_users(session: SessionDep, _admin: AdminUser) -> UserList:
     """Every account, by username."""
     return UserList(items=[UserAdminOut.model_validate(u) for u in service.list_users(session)])
+
+
+@router.post("/users/{user_id}/unit", operation_id="setUserUnit", tags=["users"])
+def set_unit(user_id: IdPath, body: UnitIn, session: SessionDep, admin: AdminUser) -> UserAdminOut:
+    """Set the org unit a command-centre user works on (null: city-wide)."""
+    return UserAdminOut.model_validate(
+        service.set_unit(session, user_id, body.unit_code, admin.username)
+    )
 
 
 @router.post("/users/{user_id}/deactivate", operation_id="deactivateUser", tags=["users"])

@@ -21,6 +21,7 @@ class UserOut(BaseModel):
     display_name: str
     role: Role
     phone: str | None
+    unit_code: str | None = None
 
 
 class TokenOut(BaseModel):
@@ -36,6 +37,16 @@ class UserCreate(InputModel):
     role: Role
     display_name: str | None = Field(default=None, max_length=100, examples=["张伟"])
     phone: str | None = Field(default=None, max_length=40)
+    unit_code: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]{6}(?:[0-9]{3}){0,2}$",
+        description="Org unit: district (6 digits), street (9) or community (12); none: city-wide",
+        examples=["330106001"],
+    )
+
+
+class UnitIn(InputModel):
+    unit_code: str | None = Field(pattern=r"^[0-9]{6}(?:[0-9]{3}){0,2}$")
 
 
 class UserAdminOut(UserOut):

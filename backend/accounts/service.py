@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from backend.accounts import repository
 from backend.accounts.errors import BadCredentials, UserInactive, UsernameTaken, UserNotFound
 from backend.accounts.models import Role, User
+from backend.accounts.scope import UNIT_CODE
 from backend.accounts.security import (
     InvalidToken,
     TokenClaims,
@@ -44,6 +45,7 @@ def create_user(
     role: Role,
     display_name: str | None = None,
     phone: str | None = None,
+    unit_code: str | None = None,
     actor: str = "system",
 ) -> User:
     """Create an account; the password is stored only as an argon2 hash."""
@@ -59,6 +61,7 @@ def create_user(
         raise InvalidInput("NUL characters are not allowed")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInput(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
+    _check_unit(unit_code)
     if repository.by_username(session, username) is not None:
         raise UsernameTaken(f"username {username!r} is taken")
     user = repository.add(
@@ -69,6 +72,7 @@ def create_user(
             role=role.value,
             phone=phone,
             password_hash=hash_password(password),
+            unit_code=unit_code,
         ),
     )
     audit.record(session, actor, "user.create", "user", user.id, username=username, role=role.value)
@@ -112,6 +116,21 @@ def get_user(session: Session, user_id: int) -> User:
 
 def list_users(session: Session) -> list[User]:
     return list(repository.list_all(session))
+
+
+def set_unit(session: Session, user_id: int, unit_code: str | None, actor: str) -> User:
+    """Move a user to another org unit (None: city-wide); takes effect on the next request."""
+    _check_unit(unit_code)
+    user = get_user(session, user_id)
+    before, user.unit_code = user.unit_code, unit_code
+    session.flush()
+    audit.record(session, actor, "user.unit", "user", user.id, before=before, after=unit_code)
+    return user
+
+
+def _check_unit(unit_code: str | None) -> None:
+    if unit_code is not None and not UNIT_CODE.fullmatch(unit_code):
+        raise InvalidInput("unit_code must be 6 (district), 9 (street) or 12 (community) digits")
 
 
 def deactivate(session: Session, user_id: int, actor: str = "system") -> User:

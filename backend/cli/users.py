@@ -29,6 +29,10 @@ def create(
     username: str,
     role: Annotated[Role, typer.Option(help="Account role")],
     display_name: Annotated[str | None, typer.Option(help="Name shown to colleagues")] = None,
+    unit: Annotated[
+        str | None,
+        typer.Option(help="Org unit code (district 6 / street 9 / community 12 digits)"),
+    ] = None,
     password: Annotated[
         str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)
     ] = "",
@@ -41,6 +45,7 @@ def create(
             password=password,
             role=role,
             display_name=display_name,
+            unit_code=unit,
             actor=cli_actor(),
         )
         console.print(f"created {user.username} ({user.role}) with id {user.id}")

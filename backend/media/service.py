@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from backend.accounts import scope
 from backend.accounts.models import Role, User
 from backend.core.db import transaction
 from backend.core.errors import Forbidden
@@ -29,9 +30,6 @@ from backend.media.ingest import Declared, record_original, remove_quietly, veri
 from backend.media.models import Photo, PhotoState, PhotoUpload, UploadKind
 from backend.reports.models import Report
 from backend.storage.base import ObjectNotFound, ObjectStore, PresignedRequest
-
-# Roles that review evidence in the command centre; inspectors see their own and their grids'.
-REVIEWER_ROLES = {Role.intake_operator, Role.shift_lead, Role.dispatcher, Role.admin}
 
 
 def declared(session: Session, photo_id: str, user_id: int) -> tuple[Photo, Report]:
@@ -240,14 +238,14 @@ def view(
 
 
 def may_see(session: Session, runtime: Runtime, user: User, report: Report) -> bool:
-    if report.reporter_id == user.id or Role(user.role) in REVIEWER_ROLES:
+    if report.reporter_id == user.id or scope.covers(user, report.grid_code):
         return True
     if Role(user.role) is not Role.inspector or report.grid_code is None:
         return False
     from backend.sync.scope import current_scope
 
-    scope = current_scope(session, user.id, user.username, runtime.settings.today())
-    return report.grid_code in scope.grid_codes
+    assigned = current_scope(session, user.id, user.username, runtime.settings.today())
+    return report.grid_code in assigned.grid_codes
 
 
 def _links(store: ObjectStore, photo: Photo, seconds: int) -> dict[str, str]:

@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 
+from backend.accounts import scope
 from backend.accounts.deps import CurrentUser, require_roles
 from backend.accounts.models import Role, User
 from backend.core.deps import SessionDep
@@ -27,10 +28,10 @@ Reviewer = Annotated[
 
 @router.get("/{report_id}", operation_id="getReport")
 def get_report(report_id: ReportIdPath, session: SessionDep, user: CurrentUser) -> ReportOut:
-    """One report (its reporter, or command-centre staff)."""
+    """One report (its reporter, or command-centre staff whose unit covers its grid)."""
     report = service.get(session, report_id)
-    if user.role == Role.inspector.value and report.reporter_id != user.id:
-        raise Forbidden("inspectors see other people's reports only through sync")
+    if report.reporter_id != user.id and not scope.covers(user, report.grid_code):
+        raise Forbidden("this report is outside your area")
     photos = repository.photos_of(session, [report.id])[report.id]
     return ReportOut(report=service.payload(report, photos), deleted=report.deleted_at is not None)
 
@@ -40,6 +41,8 @@ def set_status(
     report_id: ReportIdPath, body: StatusIn, session: SessionDep, user: Reviewer
 ) -> ReportOut:
     """Set a report's review status (server-owned: phones' edits to it are ignored)."""
+    if not scope.covers(user, service.get(session, report_id).grid_code):
+        raise Forbidden("this report is outside your area")
     report = service.set_status(session, report_id, body.status, user.username)
     photos = repository.photos_of(session, [report.id])[report.id]
     return ReportOut(report=service.payload(report, photos), deleted=False)
