@@ -13,6 +13,7 @@ from backend.cli.common import (
     console,
     fail,
     one_line_errors,
+    refuse_to_overwrite,
     runtime_for,
     settings_from_env,
 )
@@ -43,8 +44,7 @@ def export_file(
     overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
 ) -> None:
     """Write the working calendar to an importable file."""
-    if out.exists() and not overwrite:
-        fail(f"{out} exists; pass --overwrite to replace it")
+    refuse_to_overwrite(out, overwrite)
     settings = settings_from_env()
     with runtime_for(settings) as runtime, transaction(runtime.read_sessions) as session:
         data = service.export(session, "json" if out.suffix.lower() == ".json" else "yaml")

@@ -11,8 +11,8 @@ from backend.categories import service
 from backend.cli.common import (
     cli_actor,
     console,
-    fail,
     one_line_errors,
+    refuse_to_overwrite,
     runtime_for,
     settings_from_env,
 )
@@ -51,8 +51,7 @@ def export_file(
     overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
 ) -> None:
     """Write the active categories to an importable file."""
-    if out.exists() and not overwrite:
-        fail(f"{out} exists; pass --overwrite to replace it")
+    refuse_to_overwrite(out, overwrite)
     fmt = "json" if out.suffix.lower() == ".json" else "yaml"
     settings = settings_from_env()
     with runtime_for(settings) as runtime, transaction(runtime.read_sessions) as session:

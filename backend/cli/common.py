@@ -7,6 +7,7 @@ import getpass
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import typer
@@ -75,6 +76,12 @@ def _first_line(exc: object) -> str:
 def _exit_with(message: str) -> None:
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
+
+
+def refuse_to_overwrite(path: Path, overwrite: bool) -> None:
+    """Exports never replace a file unless asked to (--overwrite)."""
+    if path.exists() and not overwrite:
+        fail(f"{path} exists; pass --overwrite to replace it")
 
 
 def cli_actor() -> str:

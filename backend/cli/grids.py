@@ -16,6 +16,7 @@ from backend.cli.common import (
     err_console,
     fail,
     one_line_errors,
+    refuse_to_overwrite,
     runtime_for,
     settings_from_env,
     stage_progress,
@@ -183,8 +184,7 @@ def export(
         fail("output must end in .geojson or .gpkg")
     if output.is_dir():
         fail(f"{output} is a directory")
-    if output.exists() and not overwrite:
-        fail(f"{output} exists; pass --overwrite to replace it")
+    refuse_to_overwrite(output, overwrite)
     with runtime_for(settings_from_env()) as runtime, transaction(runtime.sessions) as session:
         version_id = service.resolve_version_id(session, version)
         total = repository.count_cells(session, version_id)

@@ -3,7 +3,6 @@ cleaned up, signed URLs that cannot be altered, and before/after (整改前/整�
 
 from __future__ import annotations
 
-import base64
 import io
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,6 +24,7 @@ from tests.api.test_grids_api import assert_problem
 from tests.support.apps import ApiHarness
 from tests.support.photos import (
     TUS,
+    TusByHand,
     centre,
     declaration,
     direct_upload,
@@ -87,23 +87,9 @@ def test_an_abandoned_tus_upload_expires_and_its_chunks_are_removed(city: SyncCi
     lon, lat = centre(city, 0)
     data = jpeg_with_exif(lon, lat, size=(1200, 900))
     photo = report_with_photo(city, phone, data)
-    headers = {**device_headers(phone), **TUS}
-    metadata = "photo_id " + base64.b64encode(photo["photo_id"].encode()).decode()
-    created = city.api.client.post(
-        "/api/v1/uploads",
-        headers={**headers, "Upload-Length": str(len(data)), "Upload-Metadata": metadata},
-    )
-    url = created.headers["location"].removeprefix("http://testserver")
-    upload_id = url.rsplit("/", 1)[1]
-    patched = city.api.client.patch(
-        url,
-        content=data[:20_000],
-        headers={
-            **headers,
-            "Upload-Offset": "0",
-            "Content-Type": "application/offset+octet-stream",
-        },
-    )
+    upload, created = TusByHand.start(city, phone, photo, len(data))
+    upload_id = upload.upload_id
+    patched = upload.patch(0, data[:20_000])
     assert patched.status_code == 204
     store = city.api.runtime.object_store
     assert store.list_keys(keys.chunk_prefix(upload_id))
@@ -112,27 +98,16 @@ def test_an_abandoned_tus_upload_expires_and_its_chunks_are_removed(city: SyncCi
     assert 23.9 < hours <= 24.0  # XUNCHA_UPLOAD_EXPIRY_HOURS, default 24
 
     assert run_cleanup(city, 1).expired_uploads == 0  # still resumable: kept
-    assert city.api.client.head(url, headers=headers).headers["upload-offset"] == "20000"
+    assert upload.offset() == 20_000
     assert run_cleanup(city, 25).expired_uploads == 1
     assert store.list_keys(keys.chunk_prefix(upload_id)) == []
     assert_problem(
-        city.api.client.patch(
-            url,
-            content=data[20_000:],
-            headers={
-                **headers,
-                "Upload-Offset": "20000",
-                "Content-Type": "application/offset+octet-stream",
-            },
-        ),
+        upload.patch(20_000, data[20_000:]),
         410,
         "upload_gone",
     )
     # The phone starts again from zero and succeeds.
-    again = city.api.client.post(
-        "/api/v1/uploads",
-        headers={**headers, "Upload-Length": str(len(data)), "Upload-Metadata": metadata},
-    )
+    _, again = TusByHand.start(city, phone, photo, len(data))
     assert again.status_code == 201 and again.headers["location"] != created.headers["location"]
 
 
@@ -289,25 +264,12 @@ def test_racing_patches_at_one_offset_count_once(city: SyncCity) -> None:
     lon, lat = centre(city, 0)
     data = jpeg_with_exif(lon, lat, size=(1200, 900))
     photo = report_with_photo(city, phone, data)
-    headers = {**device_headers(phone), **TUS}
-    metadata = "photo_id " + base64.b64encode(photo["photo_id"].encode()).decode()
-    created = city.api.client.post(
-        "/api/v1/uploads",
-        headers={**headers, "Upload-Length": str(len(data)), "Upload-Metadata": metadata},
-    )
-    url = created.headers["location"].removeprefix("http://testserver")
+    upload, _ = TusByHand.start(city, phone, photo, len(data))
+    headers = upload.headers
     answers: list[int] = []
 
     def send(piece: bytes) -> None:
-        answer = city.api.client.patch(
-            url,
-            content=piece,
-            headers={
-                **headers,
-                "Upload-Offset": "0",
-                "Content-Type": "application/offset+octet-stream",
-            },
-        )
+        answer = upload.patch(0, piece)
         answers.append(answer.status_code)
 
     # A retry racing its original (one shorter), at the same offset.
@@ -320,19 +282,11 @@ def test_racing_patches_at_one_offset_count_once(city: SyncCity) -> None:
     for thread in threads:
         thread.join(30)
     assert sorted(answers) == [204, 409]
-    offset = int(city.api.client.head(url, headers=headers).headers["upload-offset"])
+    offset = upload.offset()
     assert offset in (20_000, 30_000)
     store = city.api.runtime.object_store
-    assert len(store.list_keys(keys.chunk_prefix(url.rsplit("/", 1)[1]))) == 1  # loser removed
-    rest = city.api.client.patch(
-        url,
-        content=data[offset:],
-        headers={
-            **headers,
-            "Upload-Offset": str(offset),
-            "Content-Type": "application/offset+octet-stream",
-        },
-    )
+    assert len(store.list_keys(keys.chunk_prefix(upload.upload_id))) == 1  # loser removed
+    rest = upload.patch(offset, data[offset:])
     assert rest.status_code == 204, rest.text
     view = city.api.client.get(f"/api/v1/photos/{photo['photo_id']}", headers=headers).json()
     status, body = get_bytes(city.api.client, view["links"]["original"])
@@ -344,23 +298,10 @@ def test_termination_deletes_the_chunks_and_ends_the_upload(city: SyncCity) -> N
     lon, lat = centre(city, 0)
     data = jpeg_with_exif(lon, lat, size=(1200, 900))
     photo = report_with_photo(city, phone, data)
-    headers = {**device_headers(phone), **TUS}
-    metadata = "photo_id " + base64.b64encode(photo["photo_id"].encode()).decode()
-    created = city.api.client.post(
-        "/api/v1/uploads",
-        headers={**headers, "Upload-Length": str(len(data)), "Upload-Metadata": metadata},
-    )
-    url = created.headers["location"].removeprefix("http://testserver")
-    upload_id = url.rsplit("/", 1)[1]
-    city.api.client.patch(
-        url,
-        content=data[:10_000],
-        headers={
-            **headers,
-            "Upload-Offset": "0",
-            "Content-Type": "application/offset+octet-stream",
-        },
-    )
+    upload, created = TusByHand.start(city, phone, photo, len(data))
+    headers, url = upload.headers, upload.url
+    upload_id = upload.upload_id
+    upload.patch(0, data[:10_000])
     store = city.api.runtime.object_store
     assert len(store.list_keys(keys.chunk_prefix(upload_id))) == 1
     outsider = {**city.api.token_for("wangfang"), **TUS}
@@ -369,9 +310,6 @@ def test_termination_deletes_the_chunks_and_ends_the_upload(city: SyncCity) -> N
     assert gone.status_code == 204 and gone.headers["tus-resumable"] == "1.0.0"
     assert store.list_keys(keys.chunk_prefix(upload_id)) == []
     assert city.api.client.head(url, headers=headers).status_code == 410
-    again = city.api.client.post(
-        "/api/v1/uploads",
-        headers={**headers, "Upload-Length": str(len(data)), "Upload-Metadata": metadata},
-    )
+    _, again = TusByHand.start(city, phone, photo, len(data))
     assert again.status_code == 201 and again.headers["location"] != created.headers["location"]
     assert again.headers["upload-offset"] == "0"

@@ -15,6 +15,7 @@ from tests.api.test_grids_api import assert_problem
 from tests.support.apps import ApiHarness
 from tests.support.photos import (
     TUS,
+    TusByHand,
     centre,
     direct_upload,
     dms,
@@ -86,56 +87,22 @@ def test_tus_upload_by_hand_with_checksums_and_offsets(city: SyncCity) -> None:
     lon, lat = centre(city, 0)
     data = jpeg_with_exif(lon, lat, size=(1600, 1200))
     photo = report_with_photo(city, phone, data)
-    headers = {**device_headers(phone), **TUS}
-    metadata = "photo_id " + base64.b64encode(photo["photo_id"].encode()).decode()
-    created = city.api.client.post(
-        "/api/v1/uploads",
-        headers={**headers, "Upload-Length": str(len(data)), "Upload-Metadata": metadata},
-    )
-    url = created.headers["location"].removeprefix("http://testserver")
+    upload, _ = TusByHand.start(city, phone, photo, len(data))
+    headers, url = upload.headers, upload.url
     first = data[:50_000]
-    ok = city.api.client.patch(
-        url,
-        content=first,
-        headers={
-            **headers,
-            "Upload-Offset": "0",
-            "Content-Type": "application/offset+octet-stream",
-        },
-    )
+    ok = upload.patch(0, first)
     assert ok.status_code == 204 and ok.headers["upload-offset"] == "50000"
-    stale = city.api.client.patch(
-        url,
-        content=first,
-        headers={
-            **headers,
-            "Upload-Offset": "0",
-            "Content-Type": "application/offset+octet-stream",
-        },
-    )
+    stale = upload.patch(0, first)
     assert_problem(stale, 409, "upload_offset_mismatch")
-    wrong_sum = city.api.client.patch(
-        url,
-        content=data[50_000:60_000],
-        headers={
-            **headers,
-            "Upload-Offset": "50000",
-            "Content-Type": "application/offset+octet-stream",
-            "Upload-Checksum": "sha1 " + base64.b64encode(b"x" * 20).decode(),
-        },
+    wrong_sum = upload.patch(
+        50_000,
+        data[50_000:60_000],
+        {"Upload-Checksum": "sha1 " + base64.b64encode(b"x" * 20).decode()},
     )
     assert wrong_sum.status_code == 460
     head = city.api.client.head(url, headers=headers)
     assert head.headers["upload-offset"] == "50000" and head.headers["cache-control"] == "no-store"
-    rest = city.api.client.patch(
-        url,
-        content=data[50_000:],
-        headers={
-            **headers,
-            "Upload-Offset": "50000",
-            "Content-Type": "application/offset+octet-stream",
-        },
-    )
+    rest = upload.patch(50_000, data[50_000:])
     assert rest.status_code == 204, rest.text
     view = city.api.client.get(f"/api/v1/photos/{photo['photo_id']}", headers=headers).json()
     assert view["state"] == "stored" and view["uploaded_via"] == "tus"
@@ -302,13 +269,8 @@ def test_tus_method_override_for_networks_that_only_pass_post(city: SyncCity) ->
     lon, lat = centre(city, 0)
     data = jpeg_with_exif(lon, lat)
     photo = report_with_photo(city, phone, data)
-    headers = {**device_headers(phone), **TUS}
-    metadata = "photo_id " + base64.b64encode(photo["photo_id"].encode()).decode()
-    created = city.api.client.post(
-        "/api/v1/uploads",
-        headers={**headers, "Upload-Length": str(len(data)), "Upload-Metadata": metadata},
-    )
-    url = created.headers["location"].removeprefix("http://testserver")
+    upload, _ = TusByHand.start(city, phone, photo, len(data))
+    headers, url = upload.headers, upload.url
     patched = city.api.client.post(
         url,
         content=data,

@@ -8,6 +8,7 @@ import io
 import urllib.error
 import urllib.request
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -125,30 +126,59 @@ def direct_upload(city: SyncCity, phone: Any, photo: dict[str, Any], data: bytes
     return city.api.client.post(f"/api/v1/photos/{photo['photo_id']}/complete", headers=headers)
 
 
+@dataclass
+class TusByHand:
+    """One tus upload driven request by request through the test client."""
+
+    city: SyncCity
+    headers: dict[str, str]
+    url: str
+
+    @classmethod
+    def start(
+        cls, city: SyncCity, phone: Any, photo: dict[str, Any], length: int
+    ) -> tuple[TusByHand, Any]:
+        """POST the creation request; (the upload, the raw answer)."""
+        headers = {**device_headers(phone), **TUS}
+        metadata = "photo_id " + base64.b64encode(photo["photo_id"].encode()).decode()
+        created = city.api.client.post(
+            "/api/v1/uploads",
+            headers={**headers, "Upload-Length": str(length), "Upload-Metadata": metadata},
+        )
+        url = created.headers.get("location", "").removeprefix("http://testserver")
+        return cls(city, headers, url), created
+
+    @property
+    def upload_id(self) -> str:
+        return self.url.rsplit("/", 1)[1]
+
+    def patch(self, offset: int | str, piece: bytes, extra: dict[str, str] | None = None) -> Any:
+        return self.city.api.client.patch(
+            self.url,
+            content=piece,
+            headers={
+                **self.headers,
+                "Upload-Offset": str(offset),
+                "Content-Type": "application/offset+octet-stream",
+                **(extra or {}),
+            },
+        )
+
+    def offset(self) -> int:
+        return int(
+            self.city.api.client.head(self.url, headers=self.headers).headers["upload-offset"]
+        )
+
+
 def tus_upload(city: SyncCity, phone: Any, photo: dict[str, Any], data: bytes, chunk: int) -> Any:
-    headers = {**device_headers(phone), **TUS}
-    metadata = "photo_id " + base64.b64encode(photo["photo_id"].encode()).decode()
-    created = city.api.client.post(
-        "/api/v1/uploads",
-        headers={**headers, "Upload-Length": str(len(data)), "Upload-Metadata": metadata},
-    )
+    upload, created = TusByHand.start(city, phone, photo, len(data))
     assert created.status_code == 201, created.text
     assert created.headers["tus-resumable"] == "1.0.0"
-    url = created.headers["location"].removeprefix("http://testserver")
     answer = None
     for offset in range(0, len(data), chunk):
         piece = data[offset : offset + chunk]
         digest = base64.b64encode(hashlib.sha1(piece).digest()).decode()
-        answer = city.api.client.patch(
-            url,
-            content=piece,
-            headers={
-                **headers,
-                "Upload-Offset": str(offset),
-                "Content-Type": "application/offset+octet-stream",
-                "Upload-Checksum": f"sha1 {digest}",
-            },
-        )
+        answer = upload.patch(offset, piece, {"Upload-Checksum": f"sha1 {digest}"})
         if answer.status_code != 204:
             return answer
     return answer
