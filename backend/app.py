@@ -14,6 +14,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from backend import __version__
 from backend.accounts.router import router as accounts_router
+from backend.cases.departments_router import router as departments_router
+from backend.cases.duplicates_router import router as case_duplicates_router
+from backend.cases.review_router import router as case_review_router
+from backend.cases.router import router as cases_router
 from backend.categories.router import router as categories_router
 from backend.core.body_limit import BodySizeLimitMiddleware
 from backend.core.db import transaction
@@ -91,7 +95,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(devices_router)
     app.include_router(sync_router)
     app.include_router(reports_router)
+    # Before any /cases/{id} route: it owns /cases/export.geojson.
+    app.include_router(case_review_router)
     app.include_router(categories_router)
+    app.include_router(case_duplicates_router)
+    app.include_router(cases_router)
+    app.include_router(departments_router)
     app.include_router(calendar_router)
     app.include_router(media_router)
     app.include_router(tus_router)

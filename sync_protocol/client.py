@@ -198,6 +198,32 @@ class SyncClient:
             {"report_id": report_id, "role": role, "photos": [dict(p) for p in photos]},
         )
 
+    def complete_task(
+        self,
+        task_id: str,
+        outcome: str,
+        location: Mapping[str, object],
+        photos: Sequence[Mapping[str, object]],
+        comment: str = "",
+        report_id: str | None = None,
+    ) -> str:
+        """Queue ``task.complete`` for a task received by pull (处理反馈 ``done``, 核查
+        ``fixed``/``not_fixed``) with its after-photos; returns the evidence report's id."""
+        report_id = report_id or str(uuid.uuid4())
+        self._enqueue(
+            "task.complete",
+            {
+                "task_id": task_id,
+                "outcome": outcome,
+                "comment": comment,
+                "report_id": report_id,
+                "location": dict(location),
+                "captured_at": format_rfc3339(self._clock()),
+                "photos": [dict(photo) for photo in photos],
+            },
+        )
+        return report_id
+
     def _base_version(self, report_id: str) -> int:
         """The confirmed local version, or 1 for a report whose create is still pending (the
         create makes version 1). Unknown reports are refused before anything is queued."""

@@ -165,6 +165,33 @@ def _address(value: object, path: str) -> str:
     return check_str(value, path, _invalid, 0, MAX_ADDRESS, True)
 
 
+def _photos(f: Fields, *, required: bool) -> tuple[PhotoDecl, ...]:
+    """``args.photos``: declarations with distinct ids (at least one when ``required``)."""
+    photos = tuple(
+        PhotoDecl.from_json(item, f"args.photos[{i}]")
+        for i, item in enumerate(f.array("photos", max_items=MAX_PHOTOS))
+    )
+    if required and not photos:
+        raise _invalid("args.photos: at least one photo")
+    if len({p.photo_id for p in photos}) != len(photos):
+        raise _invalid("args.photos: photo_id values must be unique")
+    return photos
+
+
+def _instant_digest(args: dict[str, object], captured_at: datetime, location: Location) -> str:
+    """sha256 of normalised arguments with their times as UTC instants."""
+    canonical = {
+        **args,
+        "captured_at": format_rfc3339(captured_at.astimezone(UTC)),
+        "location": {
+            **location.to_json(),
+            "fix_time": format_rfc3339(location.fix_time.astimezone(UTC)),
+        },
+    }
+    text = json.dumps(canonical, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 @dataclass(frozen=True)
 class ReportCreate:
     """``report.create``. Text fields are stripped; lengths count Unicode code points."""
@@ -186,12 +213,7 @@ class ReportCreate:
         address = _address(f.raw("address"), "args.address")
         location = Location.from_json(f.raw("location"), "args.location")
         captured_at = _time(f, "captured_at")
-        photos = tuple(
-            PhotoDecl.from_json(item, f"args.photos[{i}]")
-            for i, item in enumerate(f.array("photos", max_items=MAX_PHOTOS))
-        )
-        if len({p.photo_id for p in photos}) != len(photos):
-            raise _invalid("args.photos: photo_id values must be unique")
+        photos = _photos(f, required=False)
         f.finish()
         return cls(report_id, category_code, description, address, location, captured_at, photos)
 
@@ -214,14 +236,7 @@ class ReportCreate:
         Times count as instants (UTC), text after stripping, so only a real difference in
         content makes two creates differ.
         """
-        canonical = self.to_args()
-        canonical["captured_at"] = format_rfc3339(self.captured_at.astimezone(UTC))
-        canonical["location"] = {
-            **self.location.to_json(),
-            "fix_time": format_rfc3339(self.location.fix_time.astimezone(UTC)),
-        }
-        text = json.dumps(canonical, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()
+        return _instant_digest(self.to_args(), self.captured_at, self.location)
 
 
 @dataclass(frozen=True)
@@ -295,16 +310,56 @@ class ReportAddPhotos:
         f = Fields(args, "args", _invalid)
         report_id = f.uuid("report_id")
         role = f.choice("role", PHOTO_ROLES)
-        photos = tuple(
-            PhotoDecl.from_json(item, f"args.photos[{i}]")
-            for i, item in enumerate(f.array("photos", max_items=MAX_PHOTOS))
-        )
-        if not photos:
-            raise _invalid("args.photos: at least one photo")
-        if len({p.photo_id for p in photos}) != len(photos):
-            raise _invalid("args.photos: photo_id values must be unique")
+        photos = _photos(f, required=True)
         f.finish()
         return cls(report_id, role, photos)
+
+
+TASK_OUTCOMES = ("done", "fixed", "not_fixed")
+
+
+@dataclass(frozen=True)
+class TaskComplete:
+    """``task.complete``: a department's 处理反馈 (outcome ``done``) or an inspector's 核查
+    (``fixed`` / ``not_fixed``) for a task received by pull. The evidence is a new report made
+    on the phone (its own id, location, capture time and at least one ``after`` photo); the
+    server gives it the case's category and address."""
+
+    task_id: str
+    outcome: str
+    comment: str
+    report_id: str
+    location: Location
+    captured_at: datetime
+    photos: tuple[PhotoDecl, ...]
+
+    @classmethod
+    def from_args(cls, args: dict[str, object]) -> Self:
+        f = Fields(args, "args", _invalid)
+        task_id = f.uuid("task_id")
+        outcome = f.choice("outcome", TASK_OUTCOMES)
+        comment = check_str(f.raw("comment"), "args.comment", _invalid, 0, MAX_DESCRIPTION, True)
+        report_id = f.uuid("report_id")
+        location = Location.from_json(f.raw("location"), "args.location")
+        captured_at = _time(f, "captured_at")
+        photos = _photos(f, required=True)
+        f.finish()
+        return cls(task_id, outcome, comment, report_id, location, captured_at, photos)
+
+    def to_args(self) -> dict[str, object]:
+        return {
+            "task_id": self.task_id,
+            "outcome": self.outcome,
+            "comment": self.comment,
+            "report_id": self.report_id,
+            "location": self.location.to_json(),
+            "captured_at": format_rfc3339(self.captured_at),
+            "photos": [p.to_json() for p in self.photos],
+        }
+
+    def content_digest(self) -> str:
+        """Like ReportCreate.content_digest: equal digests mean the same submission."""
+        return _instant_digest(self.to_args(), self.captured_at, self.location)
 
 
 @dataclass(frozen=True)
@@ -324,6 +379,9 @@ REGISTRY: Mapping[str, MutationSpec] = MappingProxyType(
             MutationSpec("report.delete", "report", ReportDelete.from_args, "delete a report"),
             MutationSpec(
                 "report.add_photos", "report", ReportAddPhotos.from_args, "add photos to a report"
+            ),
+            MutationSpec(
+                "task.complete", "task", TaskComplete.from_args, "complete a handle/verify task"
             ),
         )
     }
@@ -351,6 +409,7 @@ __all__ = [
     "PHOTO_ROLES",
     "REGISTRY",
     "SERVER_OWNED_FIELDS",
+    "TASK_OUTCOMES",
     "Location",
     "MutationArgsError",
     "MutationSpec",
@@ -359,6 +418,7 @@ __all__ = [
     "ReportCreate",
     "ReportDelete",
     "ReportUpdate",
+    "TaskComplete",
     "parse_location",
     "parse_rfc3339",
     "validate_mutation",

@@ -24,6 +24,7 @@ from sync_protocol.mutations import (
     PHOTO_CONTENT_TYPES,
     PHOTO_ROLES,
     PROVIDERS,
+    TASK_OUTCOMES,
 )
 
 Schema = dict[str, Any]
@@ -48,7 +49,7 @@ APP_VERSION: Schema = {
 }
 PROTOCOL_VERSION: Schema = {"type": "integer", "enum": [1], "description": "supported: [1]"}
 CODE: Schema = {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,63}$"}
-ENTITY: Schema = {"enum": ["report", "grid"]}
+ENTITY: Schema = {"enum": ["report", "grid", "task"]}
 RECORD_ID: Schema = {"type": "string", "minLength": 1, "maxLength": 64}
 VERSION: Schema = {"type": "integer", "minimum": 1, "maximum": _SAFE_INT}
 COUNTER: Schema = {"type": "integer", "minimum": 0, "maximum": _SAFE_INT}
@@ -309,6 +310,7 @@ LOCATION = _object(
 )
 _CATEGORY: Schema = {"type": "string", "pattern": "^[0-9]{2,6}$"}
 _DESCRIPTION: Schema = {"type": "string", "minLength": 1, "maxLength": MAX_DESCRIPTION}
+_DESCRIPTION_OR_EMPTY: Schema = {"type": "string", "maxLength": MAX_DESCRIPTION}
 _ADDRESS: Schema = {"type": "string", "maxLength": MAX_ADDRESS}
 PHOTO_DECLARATION = _object(
     {
@@ -375,6 +377,28 @@ REPORT_ADD_PHOTOS_ARGS = _object(
     title="ReportAddPhotosArgs",
 )
 
+TASK_COMPLETE_ARGS = _object(
+    {
+        "task_id": UUID,
+        "outcome": {
+            "enum": list(TASK_OUTCOMES),
+            "description": "handle tasks: done; verify tasks: fixed or not_fixed",
+        },
+        "comment": _DESCRIPTION_OR_EMPTY,
+        "report_id": UUID,
+        "location": LOCATION,
+        "captured_at": TIMESTAMP,
+        "photos": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": MAX_PHOTOS,
+            "items": PHOTO_DECLARATION,
+        },
+    },
+    ["task_id", "outcome", "comment", "report_id", "location", "captured_at", "photos"],
+    title="TaskCompleteArgs",
+)
+
 SCHEMAS: Mapping[str, Schema] = MappingProxyType(
     {
         "Directive": DIRECTIVE,
@@ -395,6 +419,7 @@ SCHEMAS: Mapping[str, Schema] = MappingProxyType(
         "ReportUpdateArgs": REPORT_UPDATE_ARGS,
         "ReportDeleteArgs": REPORT_DELETE_ARGS,
         "ReportAddPhotosArgs": REPORT_ADD_PHOTOS_ARGS,
+        "TaskCompleteArgs": TASK_COMPLETE_ARGS,
     }
 )
 MUTATION_ARGS_SCHEMAS: Mapping[str, Schema] = MappingProxyType(
@@ -403,5 +428,6 @@ MUTATION_ARGS_SCHEMAS: Mapping[str, Schema] = MappingProxyType(
         "report.update": REPORT_UPDATE_ARGS,
         "report.delete": REPORT_DELETE_ARGS,
         "report.add_photos": REPORT_ADD_PHOTOS_ARGS,
+        "task.complete": TASK_COMPLETE_ARGS,
     }
 )

@@ -46,6 +46,8 @@ class User(Base):
     # Org unit (district 6 / street 9 / community 12 digits of the grid code): the part of
     # the city a command-centre user works on; None = city-wide (backend.accounts.scope).
     unit_code: Mapped[str | None] = mapped_column(String(12))
+    # A department handler's responsible unit (处置部门): what is dispatched to it is theirs.
+    department_code: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (

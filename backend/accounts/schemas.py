@@ -22,6 +22,7 @@ class UserOut(BaseModel):
     role: Role
     phone: str | None
     unit_code: str | None = None
+    department_code: str | None = None
 
 
 class TokenOut(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, Index, Integer, String, Text, text
+from sqlalchemy import JSON, Boolean, Float, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.core.db import Base
@@ -22,6 +22,10 @@ class Category(Base):
     measure: Mapped[str] = mapped_column(String(12))
     limits: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     position: Mapped[int] = mapped_column(Integer, default=0)
+    # Duplicate suggestions, resolved with inheritance at import; NULL = the defaults
+    # (taxonomy.DEFAULT_DUP_*), kept NULL so an export does not freeze today's defaults.
+    dup_radius_m: Mapped[float | None] = mapped_column(Float)
+    dup_window_minutes: Mapped[int | None] = mapped_column(Integer)
     # A category dropped from a later file is kept inactive: reports and cases still name it.
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

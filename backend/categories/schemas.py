@@ -5,6 +5,21 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from backend.categories.models import Category
+from backend.categories.taxonomy import duplicate_rule
+
+
+class DuplicateSettingsOut(BaseModel):
+    """Which open cases are suggested as duplicates of a new one (docs/duplicates.md)."""
+
+    radius_m: float = Field(description="Metres from the case's point", examples=[50])
+    window_minutes: int = Field(
+        description="Calendar minutes before or after the case was created", examples=[10080]
+    )
+
+    @classmethod
+    def of(cls, row: Category) -> DuplicateSettingsOut:
+        radius_m, window_minutes = duplicate_rule(row.dup_radius_m, row.dup_window_minutes)
+        return cls(radius_m=radius_m, window_minutes=window_minutes)
 
 
 class CategoryOut(BaseModel):
@@ -16,6 +31,9 @@ class CategoryOut(BaseModel):
     measure: str = Field(description="count, m2, m or truckload")
     limits: dict[str, str] = Field(
         description="Working time per step (accept, dispatch, handle, check): 30m, 4h, 7d"
+    )
+    duplicates: DuplicateSettingsOut = Field(
+        description="In force: the category's own or inherited values, else 50 m and 7 days"
     )
     active: bool
 
@@ -29,6 +47,7 @@ class CategoryOut(BaseModel):
             parent_code=row.parent_code,
             measure=row.measure,
             limits=dict(row.limits or {}),
+            duplicates=DuplicateSettingsOut.of(row),
             active=row.active,
         )
 

@@ -14,7 +14,17 @@ from backend.categories.models import Category
 from backend.categories.taxonomy import CategorySpec, TaxonomyProblems, dump, parse
 from backend.core.types import utcnow
 
-_SPEC_FIELDS = ("key", "name", "description", "parent_code", "measure", "limits", "position")
+_SPEC_FIELDS = (
+    "key",
+    "name",
+    "description",
+    "parent_code",
+    "measure",
+    "limits",
+    "position",
+    "dup_radius_m",
+    "dup_window_minutes",
+)
 
 
 @dataclass(frozen=True)
@@ -128,4 +138,6 @@ def _spec(row: Category) -> CategorySpec:
         limits=dict(row.limits or {}),
         description=row.description or "",
         position=row.position,
+        dup_radius_m=row.dup_radius_m,
+        dup_window_minutes=row.dup_window_minutes,
     )

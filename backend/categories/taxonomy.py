@@ -17,9 +17,13 @@ YAML or JSON::
             name: 店外经营
             measure: count
             limits: {accept: 1h, dispatch: 1h, handle: 4h, check: 1d}
+            duplicates: {radius_m: 30, window: 1d}
 
 Limits are working time, counted on the city's working calendar: ``30m`` minutes, ``4h``
-hours, ``7d`` working days. A child inherits the limits and measure its parent gives and
+hours, ``7d`` working days. ``duplicates`` says how near (metres) and how close in time
+(**calendar** time: ``12h``, ``3d``) another open case of the category must be to be
+suggested as a duplicate (backend.cases.duplicates); where no ancestor gives a value, 50 m and
+7 days apply. A child inherits the limits, measure and duplicate settings its parent gives and
 overrides them. Every problem in a file is reported at once; a file with any problem is
 refused whole.
 """
@@ -34,12 +38,16 @@ from typing import Any, Final
 import yaml
 
 __all__ = [
+    "DEFAULT_DUP_RADIUS_M",
+    "DEFAULT_DUP_WINDOW_MINUTES",
     "FILE_VERSION",
     "MEASURES",
     "STEPS",
     "CategorySpec",
     "TaxonomyProblems",
     "dump",
+    "duplicate_rule",
+    "format_minutes",
     "parse",
 ]
 
@@ -50,7 +58,15 @@ MAX_FILE_BYTES: Final = 1_000_000
 _CODE = re.compile(r"^[0-9]{2,6}$")
 _KEY = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
 _LIMIT = re.compile(r"^([1-9][0-9]{0,4})(m|h|d)$")
-_FIELDS = {"code", "key", "name", "measure", "limits", "children", "description"}
+_FIELDS = {"code", "key", "name", "measure", "limits", "children", "description", "duplicates"}
+_DUP_FIELDS = ("radius_m", "window")
+DEFAULT_DUP_RADIUS_M: Final = 50.0
+DEFAULT_DUP_WINDOW_MINUTES: Final = 7 * 24 * 60
+# Beyond ~1 km two reports are not "the same spot", and beyond 90 days not the same
+# occurrence; the caps also keep the duplicate search a small indexed range.
+MAX_DUP_RADIUS_M: Final = 1000.0
+MAX_DUP_WINDOW_MINUTES: Final = 90 * 24 * 60
+_MINUTES = {"m": 1, "h": 60, "d": 24 * 60}
 
 
 class TaxonomyProblems(ValueError):
@@ -71,6 +87,9 @@ class CategorySpec:
     limits: dict[str, str] = field(default_factory=dict)
     description: str = ""
     position: int = 0
+    # Duplicate suggestions (None: not set here or in an ancestor, the defaults apply).
+    dup_radius_m: float | None = None
+    dup_window_minutes: int | None = None
 
 
 def parse(data: bytes) -> list[CategorySpec]:
@@ -93,7 +112,7 @@ def parse(data: bytes) -> list[CategorySpec]:
     specs: list[CategorySpec] = []
     walker = _Walker(problems, specs)
     for i, node in enumerate(roots):
-        walker.visit(node, f"categories[{i}]", None, "count", {}, i)
+        walker.visit(node, f"categories[{i}]", None, _Inherited(), i)
     if problems:
         raise TaxonomyProblems(problems)
     return specs
@@ -112,6 +131,14 @@ def dump(specs: list[CategorySpec], fmt: str = "yaml") -> bytes:
         out["measure"] = spec.measure
         if spec.limits:
             out["limits"] = {step: spec.limits[step] for step in STEPS if step in spec.limits}
+        duplicates: dict[str, Any] = {}
+        if spec.dup_radius_m is not None:
+            radius = spec.dup_radius_m
+            duplicates["radius_m"] = int(radius) if radius.is_integer() else radius
+        if spec.dup_window_minutes is not None:
+            duplicates["window"] = format_minutes(spec.dup_window_minutes)
+        if duplicates:
+            out["duplicates"] = duplicates
         kids = children.get(spec.code, [])
         if kids:
             out["children"] = [node(kid) for kid in kids]
@@ -122,6 +149,22 @@ def dump(specs: list[CategorySpec], fmt: str = "yaml") -> bytes:
         return json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8") + b"\n"
     text: str = yaml.safe_dump(document, allow_unicode=True, sort_keys=False, width=100)
     return text.encode("utf-8")
+
+
+def duplicate_rule(radius_m: float | None, window_minutes: int | None) -> tuple[float, int]:
+    """The (radius metres, window minutes) in force: a category's own values or the defaults."""
+    return (
+        DEFAULT_DUP_RADIUS_M if radius_m is None else radius_m,
+        DEFAULT_DUP_WINDOW_MINUTES if window_minutes is None else window_minutes,
+    )
+
+
+def format_minutes(minutes: int) -> str:
+    """The shortest duration text for ``minutes`` (``4320`` → ``3d``, ``90`` → ``90m``)."""
+    for unit in ("d", "h"):
+        if minutes % _MINUTES[unit] == 0:
+            return f"{minutes // _MINUTES[unit]}{unit}"
+    return f"{minutes}m"
 
 
 def _load(text: str) -> Any:
@@ -146,13 +189,7 @@ class _Walker:
         self.keys: set[str] = set()
 
     def visit(
-        self,
-        node: Any,
-        where: str,
-        parent: str | None,
-        measure: str,
-        limits: dict[str, str],
-        position: int,
+        self, node: Any, where: str, parent: str | None, inherited: _Inherited, position: int
     ) -> None:
         if not isinstance(node, dict):
             self.problems.append(f"{where}: must be a mapping")
@@ -169,10 +206,17 @@ class _Walker:
         if not isinstance(description, str) or len(description) > 1000:
             self.problems.append(f"{where}.description: at most 1000 characters of text")
             description = ""
-        own_measure = node.get("measure", measure)
+        own_measure = node.get("measure", inherited.measure)
         if own_measure not in MEASURES:
             self.problems.append(f"{where}.measure: one of {', '.join(MEASURES)}")
-        own_limits = {**limits, **self._limits(node.get("limits", {}), where)}
+        own_limits = {**inherited.limits, **self._limits(node.get("limits", {}), where)}
+        radius, window = self._duplicates(node.get("duplicates", {}), where)
+        own = _Inherited(
+            str(own_measure),
+            own_limits,
+            inherited.dup_radius_m if radius is None else radius,
+            inherited.dup_window_minutes if window is None else window,
+        )
         if code is not None and key is not None:
             self.specs.append(
                 CategorySpec(
@@ -184,6 +228,8 @@ class _Walker:
                     limits=own_limits,
                     description=description.strip(),
                     position=position,
+                    dup_radius_m=own.dup_radius_m,
+                    dup_window_minutes=own.dup_window_minutes,
                 )
             )
         children = node.get("children", [])
@@ -191,9 +237,7 @@ class _Walker:
             self.problems.append(f"{where}.children: must be a list")
             return
         for i, child in enumerate(children):
-            self.visit(
-                child, f"{where}.children[{i}]", code, str(own_measure), own_limits, position=i
-            )
+            self.visit(child, f"{where}.children[{i}]", code, own, position=i)
 
     def _code(self, value: Any, where: str, parent: str | None) -> str | None:
         if isinstance(value, int):  # YAML reads an unquoted 0504 as text, but 504 as a number
@@ -235,3 +279,46 @@ class _Walker:
             else:
                 limits[step] = duration
         return limits
+
+    def _duplicates(self, value: Any, where: str) -> tuple[float | None, int | None]:
+        """The node's own (radius metres, window minutes), None where it gives none."""
+        if not isinstance(value, dict):
+            self.problems.append(f"{where}.duplicates: a mapping with radius_m and/or window")
+            return None, None
+        for unknown in sorted(set(map(str, value)) - set(_DUP_FIELDS)):
+            self.problems.append(
+                f"{where}.duplicates: unknown field {unknown!r} ({', '.join(_DUP_FIELDS)})"
+            )
+        radius = value.get("radius_m")
+        if radius is not None:
+            # bool is an int to Python, but "radius_m: yes" is a mistake, not 1 m.
+            ok = isinstance(radius, int | float) and not isinstance(radius, bool)
+            if not (ok and 1 <= radius <= MAX_DUP_RADIUS_M):
+                self.problems.append(
+                    f"{where}.duplicates.radius_m: a number of metres from 1 to "
+                    f"{MAX_DUP_RADIUS_M:g}"
+                )
+                radius = None
+        window = value.get("window")
+        minutes = None
+        if window is not None:
+            match = _LIMIT.match(window) if isinstance(window, str) else None
+            if match is not None:
+                minutes = int(match[1]) * _MINUTES[match[2]]
+            if minutes is None or minutes > MAX_DUP_WINDOW_MINUTES:
+                self.problems.append(
+                    f"{where}.duplicates.window: a calendar duration such as 12h or 3d, "
+                    f"at most {format_minutes(MAX_DUP_WINDOW_MINUTES)}"
+                )
+                minutes = None
+        return (None if radius is None else float(radius)), minutes
+
+
+@dataclass(frozen=True)
+class _Inherited:
+    """What a node passes down to its children (each may override any of it)."""
+
+    measure: str = "count"
+    limits: dict[str, str] = field(default_factory=dict)
+    dup_radius_m: float | None = None
+    dup_window_minutes: int | None = None

@@ -2,6 +2,7 @@
 
 from backend.accounts import models as accounts_models  # noqa: F401
 from backend.audit import models as audit_models  # noqa: F401
+from backend.cases import models as cases_models  # noqa: F401
 from backend.categories import models as categories_models  # noqa: F401
 from backend.core.db import Base
 from backend.devices import models as devices_models  # noqa: F401

@@ -19,6 +19,7 @@ from backend.accounts.models import Role
 from backend.categories import service as categories
 from backend.core.db import transaction
 from backend.core.runtime import Runtime
+from backend.demo import cases as demo_cases
 from backend.demo.city import STREET_NAMES, DemoCity
 from backend.grids import importer, repository
 from backend.grids.codes import GridCodeScheme
@@ -73,6 +74,9 @@ def seed_demo(runtime: Runtime, progress: Callable[[str], None] | None = None) -
         if not categories.tree(session):
             step("loading the default violation categories")
             categories.import_categories(session, categories.default_file())
+        step("adding departments and sample cases")
+        demo_cases.ensure_departments(session)
+        demo_cases.ensure_cases(session)
         version_id = repository.active_version_id(session)
         assert version_id is not None
         count = repository.count_cells(session, version_id)

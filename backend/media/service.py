@@ -230,22 +230,37 @@ def view(
     if not may_see(session, runtime, user, report):
         raise Forbidden("this photo belongs to a report outside your area")
     seconds = runtime.settings.media_url_seconds
-    links = {
-        name: absolute(url, base_url)
-        for name, url in _links(runtime.object_store, photo, seconds).items()
-    }
-    return PhotoView(photo, links, datetime.now(UTC) + timedelta(seconds=seconds))
+    return PhotoView(
+        photo,
+        links(runtime, photo, seconds, base_url),
+        datetime.now(UTC) + timedelta(seconds=seconds),
+    )
 
 
 def may_see(session: Session, runtime: Runtime, user: User, report: Report) -> bool:
     if report.reporter_id == user.id or scope.covers(user, report.grid_code):
         return True
+    if report.case_id is not None:
+        # A case's evidence is also for its department and whoever holds its tasks.
+        from backend.cases import service as cases
+
+        case = cases.get(session, report.case_id)
+        if cases.may_see(session, user, case):
+            return True
     if Role(user.role) is not Role.inspector or report.grid_code is None:
         return False
     from backend.sync.scope import current_scope
 
     assigned = current_scope(session, user.id, user.username, runtime.settings.today())
     return report.grid_code in assigned.grid_codes
+
+
+def links(runtime: Runtime, photo: Photo, seconds: int, base_url: str) -> dict[str, str]:
+    """A photo's original/preview/thumbnail links, as full URLs, valid for ``seconds``."""
+    return {
+        name: absolute(url, base_url)
+        for name, url in _links(runtime.object_store, photo, seconds).items()
+    }
 
 
 def _links(store: ObjectStore, photo: Photo, seconds: int) -> dict[str, str]:

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -38,6 +39,12 @@ class ReportStatus(StrEnum):
 LOCKED_STATUSES = frozenset({ReportStatus.declined, ReportStatus.merged, ReportStatus.closed})
 # Fields a phone may set; everything else is the server's.
 CLIENT_FIELDS = ("category_code", "description", "address", "location")
+
+
+class ReportPurpose(StrEnum):
+    violation = "violation"  # a problem found on patrol: becomes a case
+    handling = "handling"  # a department's 处理反馈 (after-photos) for a case's task
+    verification = "verification"  # an inspector's 核查 of a fix, for a case's task
 
 
 class Report(Base):
@@ -78,12 +85,18 @@ class Report(Base):
     # field -> version that last changed it: what conflict detection compares base_version to.
     field_versions: Mapped[dict[str, int]] = mapped_column(JSON)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    purpose: Mapped[str] = mapped_column(
+        String(12), default=ReportPurpose.violation.value, server_default=text("'violation'")
+    )
+    # The case this report is evidence for (its own, or the one it was merged into).
+    case_id: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (
         CheckConstraint(
             "status IN ('submitted', 'accepted', 'declined', 'merged', 'closed')", name="status"
         ),
         Index("ix_reports_reporter", "reporter_id"),
+        Index("ix_reports_case", "case_id"),
         Index("ix_reports_grid", "grid_code"),
         Index("ix_reports_bbox", "min_x", "max_x", "min_y", "max_y"),
         Index("ix_reports_geom", "geom", postgresql_using="gist").ddl_if(dialect="postgresql"),

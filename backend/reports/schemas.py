@@ -6,16 +6,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from backend.core.schemas import InputModel
-from backend.reports.models import ReportStatus
-
 
 class ReportOut(BaseModel):
     """A report as phones receive it (docs/sync-protocol.md §3), plus server bookkeeping."""
 
     report: dict[str, Any] = Field(description="The report as delivered by sync")
     deleted: bool
-
-
-class StatusIn(InputModel):
-    status: ReportStatus

@@ -92,6 +92,7 @@ class NewReport:
     captured_at: datetime
     photos: tuple[PhotoInput, ...]
     digest: str  # sha256 of the canonical create arguments: equal digest = same report
+    photo_role: str = "before"  # "after" for a task's evidence (处理反馈, 核查)
 
 
 @dataclass(frozen=True)
@@ -198,6 +199,7 @@ def create(
             sha256=p.sha256,
             size=p.size,
             content_type=p.content_type,
+            role=new.photo_role,
         )
         for i, p in enumerate(new.photos)
     ]
@@ -433,6 +435,8 @@ def payload(report: Report, photos: list[Photo]) -> dict[str, Any]:
         "captured_at": _device_text(report.captured_at, report.captured_offset_min),
         "received_at": _utc_text(report.received_at),
         "status": report.status,
+        "purpose": report.purpose,
+        "case_id": report.case_id,
         "photos": [
             {
                 "photo_id": p.photo_id,

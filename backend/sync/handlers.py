@@ -12,6 +12,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from backend.accounts.models import User
+from backend.cases import service as cases
+from backend.cases.models import Task, TaskKind
+from backend.cases.tasks import ENTITY as TASK_ENTITY
+from backend.cases.tasks import TaskRejected
+from backend.core.errors import XunchaError
 from backend.reports import service as reports
 from backend.reports.service import (
     LocationInput,
@@ -30,6 +36,7 @@ from sync_protocol.mutations import (
     ReportCreate,
     ReportDelete,
     ReportUpdate,
+    TaskComplete,
     validate_mutation,
 )
 
@@ -39,9 +46,10 @@ class MutationContext:
     user_id: int
     device_id: str
     locator: Locator
+    user: User
 
 
-Handler = Callable[[Session, MutationContext, Any, dict[str, Any]], WriteResult]
+Handler = Callable[[Session, MutationContext, Any, dict[str, Any]], Any]
 
 
 @dataclass(frozen=True)
@@ -60,8 +68,10 @@ def apply_mutation(
         written = _HANDLERS[name](session, ctx, typed, args)
     except MutationArgsError as exc:
         return Applied(_rejected(mutation_id, exc.code, exc.message))
-    except ReportRejected as exc:
+    except (ReportRejected, TaskRejected) as exc:
         return Applied(_rejected(mutation_id, exc.code, exc.message))
+    if isinstance(written, TaskWrite):
+        return Applied(_task_result(mutation_id, written), written.task.version)
     produced = written.report.version if written.produced else None
     return Applied(_result(mutation_id, written), produced)
 
@@ -80,9 +90,61 @@ def _create(session: Session, ctx: MutationContext, typed: Any, raw: dict[str, A
         ),
         digest=typed.content_digest(),
     )
-    return reports.create(
+    written = reports.create(
         session, user_id=ctx.user_id, device_id=ctx.device_id, new=new, locator=ctx.locator
     )
+    if written.produced:
+        # Every violation report opens a case for intake (受理), in the same transaction.
+        cases.open_from_report(session, written.report, ctx.user.username)
+    return written
+
+
+@dataclass(frozen=True)
+class TaskWrite:
+    task: Task
+
+
+def _complete_task(
+    session: Session, ctx: MutationContext, typed: Any, _raw: dict[str, Any]
+) -> TaskWrite:
+    """The evidence report is created first (same rules as report.create), then the task."""
+    assert isinstance(typed, TaskComplete)
+    task = session.get(Task, typed.task_id)
+    if task is None:
+        raise TaskRejected("not_found", f"task {typed.task_id} does not exist")
+    case = cases.get(session, task.case_id)
+    new = NewReport(
+        report_id=typed.report_id,
+        category_code=case.category_code,
+        description=typed.comment or f"task {typed.task_id}: {typed.outcome}",
+        address=case.address,
+        location=_location(typed.location),
+        captured_at=typed.captured_at,
+        photos=tuple(
+            PhotoInput(p.photo_id, p.sha256, p.size, p.content_type) for p in typed.photos
+        ),
+        digest=typed.content_digest(),
+        photo_role="after",
+    )
+    _check_outcome(task, typed.outcome)
+    evidence = reports.create(
+        session, user_id=ctx.user_id, device_id=ctx.device_id, new=new, locator=ctx.locator
+    )
+    try:
+        completion = cases.complete_task(
+            session, ctx.user, typed.task_id, typed.outcome, typed.comment, evidence.report
+        )
+    except XunchaError as exc:  # e.g. the case moved on (illegal_transition): never retried
+        raise TaskRejected(exc.code, exc.detail) from None
+    return TaskWrite(completion.task)
+
+
+def _check_outcome(task: Task, outcome: str) -> None:
+    wanted = ("done",) if task.kind == TaskKind.handle.value else ("fixed", "not_fixed")
+    if outcome not in wanted:
+        raise TaskRejected(
+            "invalid_outcome", f"a {task.kind} task ends with {' or '.join(wanted)}, not {outcome}"
+        )
 
 
 def _update(
@@ -138,6 +200,7 @@ _HANDLERS: dict[str, Handler] = {
     "report.create": _create,
     "report.update": _update,
     "report.delete": _delete,
+    "task.complete": _complete_task,
 }
 
 
@@ -161,6 +224,11 @@ def _rejected(mutation_id: int, code: str, message: str) -> MutationResult:
 def printable(text: str) -> str:
     """Text safe to store and send: a client's lone surrogates quoted back become '?'."""
     return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def _task_result(mutation_id: int, written: TaskWrite) -> MutationResult:
+    record = RecordRef(entity=TASK_ENTITY, id=written.task.id, version=written.task.version)
+    return MutationResult(id=mutation_id, status=ResultStatus.applied, record=record)
 
 
 def _result(mutation_id: int, written: WriteResult) -> MutationResult:

@@ -18,6 +18,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from backend.accounts.models import User
+from backend.cases import task_feed, tasks
+from backend.cases.models import Task, TaskStatus
 from backend.core.geojson import geometry_dict
 from backend.devices import repository as devices_repository
 from backend.grids.models import GridCell
@@ -41,12 +44,14 @@ from sync_protocol.timefmt import format_rfc3339
 
 GRID = "grid"
 REPORT = reports.ENTITY
+TASK = tasks.ENTITY
 
 
 @dataclass(frozen=True)
 class PullContext:
     user_id: int
     username: str
+    user: User
     device_id: str
     last_mutation_id: int
     codec: CursorCodec
@@ -135,11 +140,23 @@ def _snapshot_page(
             next_cursor = replace(cursor, after_entity=GRID, after_id=cells[-1].code)
             return _respond(ctx, changes, next_cursor, has_more=True)
         after_id, room = None, room - len(cells)
-    page = reports_repository.visible_page(session, ctx.user_id, scope.grid_codes, after_id, room)
-    changes.extend(_report_puts(session, page))
-    if len(page) == room:
-        next_cursor = replace(cursor, after_entity=REPORT, after_id=page[-1].id)
-        return _respond(ctx, changes, next_cursor, has_more=True)
+    if cursor.after_entity in (None, GRID, REPORT):
+        after_report = after_id if cursor.after_entity == REPORT else None
+        page = reports_repository.visible_page(
+            session, ctx.user_id, scope.grid_codes, after_report, room
+        )
+        changes.extend(_report_puts(session, page))
+        if len(page) == room:
+            next_cursor = replace(cursor, after_entity=REPORT, after_id=page[-1].id)
+            return _respond(ctx, changes, next_cursor, has_more=True)
+        after_id, room = None, room - len(page)
+    if room > 0:
+        after_task = after_id if cursor.after_entity == TASK else None
+        open_tasks = task_feed.visible_page(session, ctx.user, after_task, room)
+        changes.extend(_task_puts(session, open_tasks))
+        if len(open_tasks) == room:
+            next_cursor = replace(cursor, after_entity=TASK, after_id=open_tasks[-1].id)
+            return _respond(ctx, changes, next_cursor, has_more=True)
     # Snapshot complete: continue with the change log from where the snapshot began.
     feed = replace(cursor, mode="feed", after_entity=None, after_id=None)
     return _respond(ctx, changes, feed, has_more=True)
@@ -177,7 +194,9 @@ def _feed_page(
     entries = changelog.read_after(session, after, feed_codes, ctx.user_id, room + 1, below)
     has_more = len(entries) > room
     entries = entries[:room]
-    changes = prefix + _current_state(session, ctx, scope, [e.entity_id for e in entries])
+    changes = prefix + _current_state(
+        session, ctx, scope, [(e.entity, e.entity_id) for e in entries]
+    )
     if entries:
         after = Position(entries[-1].xid, entries[-1].seq)
     caught_up = not has_more and not changelog.has_withheld(
@@ -194,9 +213,44 @@ def _feed_page(
 
 
 def _current_state(
+    session: Session, ctx: PullContext, scope: Scope, keys: list[tuple[str, str]]
+) -> list[Change]:
+    """The current state of each record the entries name, in entry order, once each."""
+    unique = list(dict.fromkeys(keys))
+    by_key = {
+        **{
+            (REPORT, c.id): c
+            for c in _reports_now(session, ctx, scope, [i for e, i in unique if e == REPORT])
+        },
+        **{(TASK, c.id): c for c in _tasks_now(session, ctx, [i for e, i in unique if e == TASK])},
+    }
+    return [by_key[key] for key in unique if key in by_key]
+
+
+def _tasks_now(session: Session, ctx: PullContext, task_ids: list[str]) -> list[Change]:
+    found = task_feed.many(session, task_ids)
+    visible = [t for t in found.values() if tasks.is_visible(t, ctx.user)]
+    changes = _task_puts(session, visible)
+    for task in found.values():
+        if task not in visible:
+            reason: DeleteReason = "out_of_scope" if task.status == TaskStatus.open else "deleted"
+            changes.append(
+                Change(
+                    entity=TASK,
+                    id=task.id,
+                    op="delete",
+                    version=task.version,
+                    data=None,
+                    reason=reason,
+                )
+            )
+    return changes
+
+
+def _reports_now(
     session: Session, ctx: PullContext, scope: Scope, report_ids: list[str]
 ) -> list[Change]:
-    unique = list(dict.fromkeys(report_ids))
+    unique = report_ids
     found = reports_repository.many(session, unique)
     in_scope = set(scope.grid_codes)
     visible: list[Report] = []
@@ -294,6 +348,14 @@ def _report_puts(session: Session, page: list[Report]) -> list[Change]:
     ]
 
 
+def _task_puts(session: Session, rows: list[Task]) -> list[Change]:
+    data = task_feed.payloads(session, rows)
+    return [
+        Change(entity=TASK, id=t.id, op="put", version=t.version, data=data[t.id], reason=None)
+        for t in rows
+    ]
+
+
 def _report_delete(report: Report, reason: DeleteReason) -> Change:
     return Change(
         entity=REPORT, id=report.id, op="delete", version=report.version, data=None, reason=reason
@@ -307,6 +369,9 @@ def _scope_digest(session: Session, ctx: PullContext, scope: Scope) -> tuple[str
         for rid, version in reports_repository.visible_versions(
             session, ctx.user_id, scope.grid_codes
         )
+    )
+    records.extend(
+        (TASK, tid, version) for tid, version in task_feed.visible_versions(session, ctx.user)
     )
     return digest_of(records)
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from backend.accounts.models import User
 from backend.core.errors import Conflict, Forbidden
 from backend.core.problems import TRANSIENT_DATABASE_ERRORS
 from backend.devices import repository as devices
@@ -46,7 +47,7 @@ def push(
     session: Session,
     *,
     device_id: str,
-    user_id: int,
+    user: User,
     request: PushRequest,
     locator: Locator,
     directives: list[Directive],
@@ -62,7 +63,7 @@ def push(
             expected_id=last + 1,
             last_mutation_id=last,
         )
-    context = MutationContext(user_id=user_id, device_id=device_id, locator=locator)
+    context = MutationContext(user_id=user.id, device_id=device_id, locator=locator, user=user)
     results: list[MutationResult] = []
     for mutation in request.mutations:
         if mutation.id <= device.last_mutation_id:

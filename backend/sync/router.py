@@ -88,7 +88,7 @@ def push(
     response = push_service.push(
         session,
         device_id=principal.device.id,
-        user_id=principal.user.id,
+        user=principal.user,
         request=request,
         locator=locator,
         directives=directives,
@@ -121,6 +121,7 @@ def pull(
     context = pull_service.PullContext(
         user_id=principal.user.id,
         username=principal.user.username,
+        user=principal.user,
         device_id=principal.device.id,
         last_mutation_id=principal.device.last_mutation_id,
         codec=codec,

@@ -11,6 +11,7 @@ from sync_protocol.client import EnrollmentError
 from sync_protocol.messages import ResultStatus
 from tests.api.test_grids_api import assert_problem
 from tests.support.apps import ApiHarness
+from tests.support.case_flow import decide
 from tests.support.sync import AppTransport, device_headers, settled_pull
 from tests.support.sync_city import SyncCity, build_city
 
@@ -151,11 +152,8 @@ def test_field_merges_conflicts_and_server_owned_status(city: SyncCity) -> None:
             "B 的地址",
             "submitted",
         )
-    reviewer = city.api.token_for("intake", Role.intake_operator)
-    closed = city.api.client.post(
-        f"/api/v1/reports/{report_id}/status", json={"status": "closed"}, headers=reviewer
-    )
-    assert closed.status_code == 200, closed.text
+    declined = decide(city.api, report_id, "decline", comment="不予立案")
+    assert declined.status_code == 200, declined.text
     a.pull()
     a.update_report(report_id, {"address": "too late"})
     assert statuses(a.push()) == ["locked"]
@@ -342,7 +340,9 @@ def test_pruned_history_resets_old_cursors_instead_of_skipping(city: SyncCity) -
     # The emptied log keeps counting forward: new changes land after every cursor.
     third = phone.create_report("0504", "after pruning", "", city.centre_of(0))
     phone.push()
-    assert other.pull().resets == 0
+    # settled: on PostgreSQL another database's open transaction (a parallel test) may
+    # withhold the entry for a moment (ADR 0007); what matters is no reset and no gap.
+    assert settled_pull(other).resets == 0
     assert set(other.records("report")) == {first, second, third}
 
 

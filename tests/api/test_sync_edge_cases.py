@@ -13,6 +13,7 @@ from backend.accounts.models import Role
 from sync_protocol.messages import ResultStatus
 from tests.api.test_grids_api import assert_problem
 from tests.support.apps import ApiHarness
+from tests.support.case_flow import decide
 from tests.support.grids import geojson_bytes
 from tests.support.sync import device_headers, settled_pull
 from tests.support.sync_city import SyncCity, build_city
@@ -55,11 +56,8 @@ def create_args(city: SyncCity, **overrides: Any) -> dict[str, Any]:
     return args
 
 
-def review(city: SyncCity, report_id: str, status: str) -> None:
-    reviewer = city.api.token_for("reviewer", Role.intake_operator)
-    response = city.api.client.post(
-        f"/api/v1/reports/{report_id}/status", json={"status": status}, headers=reviewer
-    )
+def review(city: SyncCity, report_id: str, action: str, **body: str) -> None:
+    response = decide(city.api, report_id, action, **body)
     assert response.status_code == 200, response.text
 
 
@@ -67,7 +65,7 @@ def test_a_noop_edit_does_not_make_someone_elses_version_ones_own(city: SyncCity
     phone = city.phone("zhangwei")
     report_id = phone.create_report("0504", "x", "", city.centre_of(0))
     phone.sync()
-    review(city, report_id, "accepted")  # v2, by the command centre
+    review(city, report_id, "accept")  # v2, by the command centre
     phone.update_report(report_id, {"status": "closed"})  # ignored: a no-op at v2
     phone.delete_report(report_id)  # still based on v1: must not delete an accepted report
     first, second = phone.push().results

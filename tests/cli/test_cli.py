@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 import uuid
 from pathlib import Path
@@ -112,7 +113,7 @@ def test_refused_import_writes_nothing(env: dict[str, str], tmp_path: Path) -> N
 
 def test_users_and_migrate(env: dict[str, str]) -> None:
     code, out, err = run(env, "migrate")
-    assert code == 0 and "0007 → 0007" in out, err
+    assert code == 0 and "0009 → 0009" in out, err
     code, out, err = run(
         env, "users", "create", "chief", "--role", "admin", "--password", "long-enough-pw"
     )
@@ -130,6 +131,14 @@ def test_demo_seeds_a_city_once(tmp_path: Path) -> None:
     assert "2880 grids (created)" in out and "inspector01" in out
     code, out, err = run(env, "demo", "--no-serve")
     assert code == 0 and "2880 grids (already present)" in out, err
+    [database] = (tmp_path / "var").glob("*.sqlite3")
+    with sqlite3.connect(database) as db:
+        statuses = sorted(row[0] for row in db.execute("SELECT status FROM cases"))
+        departments = db.execute("SELECT count(*) FROM departments").fetchone()[0]
+    assert departments == 3 and len(statuses) == 6, "seeded once, not twice"
+    assert statuses == ["accepted", "declined", "dispatched", "dispatched", "filed", "reported"]
+    code, out, err = run(env, "audit", "verify")
+    assert code == 0, (out, err)
 
 
 def test_production_profile_refuses_sqlite(tmp_path: Path) -> None:

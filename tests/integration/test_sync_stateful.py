@@ -25,7 +25,6 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_state_machine_as_test
 from sqlalchemy import func, select
 
-from backend.accounts.models import Role
 from backend.core.db import transaction
 from backend.reports import repository as reports_repository
 from backend.reports.models import Report
@@ -35,6 +34,7 @@ from sync_protocol.client import SyncClient
 from sync_protocol.messages import ResultStatus
 from tests.support import databases
 from tests.support.apps import make_harness, production_settings
+from tests.support.case_flow import decide
 from tests.support.sync import AppTransport, FlakyTransport, settled_pull
 from tests.support.sync_city import build_city
 
@@ -120,17 +120,13 @@ class PatrolMachine(RuleBasedStateMachine):
 
     # -- what the command centre does -------------------------------------------------------
 
-    @rule(pick=st.integers(0, 50), status=st.sampled_from(["accepted", "closed"]))
-    def review(self, pick: int, status: str) -> None:
+    @rule(pick=st.integers(0, 50), action=st.sampled_from(["accept", "decline"]))
+    def review(self, pick: int, action: str) -> None:
+        """Intake accepts or declines a report's case (which sets the report's status)."""
         with transaction(self.api.runtime.sessions) as session:
             ids = list(session.scalars(select(Report.id).where(Report.deleted_at.is_(None))))
         if ids:
-            reviewer = self.api.token_for("reviewer", Role.intake_operator)
-            self.api.client.post(
-                f"/api/v1/reports/{sorted(ids)[pick % len(ids)]}/status",
-                json={"status": status},
-                headers=reviewer,
-            )
+            decide(self.api, sorted(ids)[pick % len(ids)], action, comment="审核")
 
     @rule()
     def reassign(self) -> None:

@@ -384,3 +384,50 @@ def test_format_refuses_naive_and_keeps_offsets() -> None:
     east8 = timezone(timedelta(hours=8))
     assert format_rfc3339(datetime(2026, 1, 1, 8, tzinfo=east8)) == "2026-01-01T08:00:00+08:00"
     assert format_rfc3339(datetime(2026, 1, 1, tzinfo=UTC)) == "2026-01-01T00:00:00Z"
+
+
+TASK = "9b2e4c1a-0f6d-4e8b-8a1c-5d7e3f9a2b64"
+
+
+def task_args(**overrides: Any) -> dict[str, Any]:
+    args = {
+        "task_id": TASK,
+        "outcome": "fixed",
+        "comment": "  摊位已撤离  ",
+        "report_id": REPORT,
+        "location": location(),
+        "captured_at": "2026-11-24T09:02:00+08:00",
+        "photos": create_args()["photos"],
+    }
+    args.update(overrides)
+    return args
+
+
+def test_a_valid_task_completion_matches_its_schema_and_is_stripped() -> None:
+    from sync_protocol.mutations import TaskComplete
+
+    typed = validate_mutation("task.complete", task_args())
+    assert isinstance(typed, TaskComplete)
+    assert typed.comment == "摊位已撤离" and typed.outcome == "fixed"
+    validator = Draft202012Validator(MUTATION_ARGS_SCHEMAS["task.complete"])
+    assert list(validator.iter_errors(task_args())) == []
+    spelled = task_args(captured_at="2026-11-24T01:02:00Z", comment="摊位已撤离")
+    assert validate_mutation("task.complete", spelled).content_digest() == typed.content_digest()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragment"),
+    [
+        ({"outcome": "maybe"}, "args.outcome"),
+        ({"photos": []}, "args.photos: at least one photo"),
+        ({"task_id": "not-a-uuid"}, "args.task_id"),
+        ({"comment": "x" * 2001}, "args.comment"),
+        ({"extra": 1}, "extra"),
+    ],
+)
+def test_task_completion_refusals(overrides: dict[str, Any], fragment: str) -> None:
+    with pytest.raises(MutationArgsError) as caught:
+        validate_mutation("task.complete", task_args(**overrides))
+    assert fragment in str(caught.value)
+    validator = Draft202012Validator(MUTATION_ARGS_SCHEMAS["task.complete"])
+    assert list(validator.iter_errors(task_args(**overrides))), "the schema refuses it too"
