@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from backend.accounts import service as accounts
 from backend.accounts.models import Role, User
 from backend.audit import service as audit
-from backend.cases import repository
+from backend.cases import repository, tasks
 from backend.cases.errors import CaseInputInvalid, DepartmentNotFound
 from backend.cases.models import Department
 from backend.core.types import utcnow
@@ -58,6 +58,10 @@ def set_user_department(
             raise DepartmentNotFound(f"no active department {department_code!r}")
     before, user.department_code = user.department_code, department_code
     session.flush()
+    # The user's phones gain the new department's open handle tasks and drop the old one's
+    # through their feed (without this, their digest would no longer match and they'd reset).
+    for code in {before, department_code} - {None}:
+        tasks.notify_department_change(session, str(code), user.id)
     audit.record(
         session, actor, "user.department", "user", user.id, before=before, after=department_code
     )

@@ -5,7 +5,8 @@ who may take it, and what it needs. Pure; backend.cases.service applies it.
        │  └──────────file──────────↗   ↑  └─redispatch─↺   │  ↖return (unit: not ours)
        ├─decline→ declined             │                   │
        ├─void (duplicate)→ voided      └────────rework─────┤   handled ─verify→ verified
-       └─confirm_fix (当场整改)→ closed                          verified ─close→ closed
+       ├─confirm_fix (当场整改)→ closed                          verified ─close→ closed
+       └─withdraw (the reporter deletes the report before intake)→ declined
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ class Action:
     # The timed step this action ends (if it is running) and the one it starts.
     ends: frozenset[Step] = frozenset()
     starts: Step | None = None
-    # Only through a phone's task.complete mutation (it carries the after-photos).
-    by_task: bool = False
+    # Only through a phone's mutation (task.complete carries the after-photos; withdraw is
+    # the reporter deleting the report before intake).
+    by_phone: bool = False
 
 
 def _action(
@@ -47,11 +49,11 @@ def _action(
     needs_comment: bool = False,
     ends: set[Step] | None = None,
     starts: Step | None = None,
-    by_task: bool = False,
+    by_phone: bool = False,
 ) -> Action:
     return Action(
         name, frozenset(sources), target, roles, needs_comment, frozenset(ends or ()), starts,
-        by_task,
+        by_phone,
     )  # fmt: skip
 
 
@@ -73,8 +75,9 @@ ACTIONS: Final[dict[str, Action]] = {
         _action("return", {S.dispatched}, S.filed, DEPARTMENT,
                 needs_comment=True, ends={Step.handle}, starts=Step.dispatch),
         _action("handle", {S.dispatched}, S.handled, DEPARTMENT,
-                ends={Step.handle}, starts=Step.check, by_task=True),
-        _action("verify", {S.handled}, S.verified, FIELD, ends={Step.check}, by_task=True),
+                ends={Step.handle}, starts=Step.check, by_phone=True),
+        _action("verify", {S.handled}, S.verified, FIELD, ends={Step.check}, by_phone=True),
+        _action("withdraw", {S.reported}, S.declined, FIELD, ends={Step.accept}, by_phone=True),
         _action("close", {S.verified}, S.closed, INTAKE),
         _action("rework", {S.handled, S.verified}, S.dispatched, SUPERVISE,
                 needs_comment=True, ends={Step.check}, starts=Step.handle),
@@ -100,5 +103,5 @@ def allowed_actions(status: CaseStatus, role: Role) -> list[str]:
     return [
         a.name
         for a in ACTIONS.values()
-        if status in a.sources and role in a.roles and not a.by_task
+        if status in a.sources and role in a.roles and not a.by_phone
     ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -110,6 +110,16 @@ def open_tasks(session: Session, case_id: int, kind: TaskKind | None = None) -> 
     return session.scalars(query.order_by(Task.created_at)).all()
 
 
+def open_department_tasks(session: Session, department_code: str) -> Sequence[Task]:
+    return session.scalars(
+        select(Task).where(
+            Task.department_code == department_code,
+            Task.kind == TaskKind.handle.value,
+            Task.status == TaskStatus.open.value,
+        )
+    ).all()
+
+
 def last_task(session: Session, case_id: int, kind: TaskKind) -> Task | None:
     return session.scalar(
         select(Task)
@@ -117,6 +127,10 @@ def last_task(session: Session, case_id: int, kind: TaskKind) -> Task | None:
         .order_by(Task.created_at.desc(), Task.id.desc())
         .limit(1)
     )
+
+
+def task(session: Session, task_id: str) -> Task | None:
+    return session.get(Task, task_id)
 
 
 def task_for_update(session: Session, task_id: str) -> Task | None:
@@ -165,6 +179,23 @@ def grid_inspectors(session: Session, grid_code: str, day: date) -> list[User]:
     )
 
 
+def patrols_under(session: Session, username: str, prefix: str, day: date) -> bool:
+    """Is ``username`` named for a grid whose code starts with ``prefix`` on ``day``?"""
+    return bool(
+        session.scalar(
+            select(
+                exists().where(
+                    GridAssignment.assignee_ref == username,
+                    GridAssignment.kind == AssigneeKind.person.value,
+                    GridAssignment.grid_code.startswith(prefix, autoescape=True),
+                    GridAssignment.effective_from <= day,
+                    or_(GridAssignment.effective_to.is_(None), GridAssignment.effective_to > day),
+                )
+            )
+        )
+    )
+
+
 def user_by_username(session: Session, username: str) -> User | None:
     return session.scalar(select(User).where(User.username == username))
 
@@ -177,9 +208,11 @@ def overdue(
     return session.scalars(query.order_by(Case.step_deadline, Case.id).limit(limit)).all()
 
 
-def near(session: Session, case: Case, radius_m: float, *, limit: int) -> list[tuple[Case, float]]:
-    """Open cases within ``radius_m`` of ``case``, nearest first (bbox on indexed lon/lat,
-    then exact metres; the same on both profiles)."""
+def near(
+    session: Session, case: Case, radius_m: float, *, limit: int, visible: ColumnElement[bool]
+) -> list[tuple[Case, float]]:
+    """Open cases the caller may see (``visible``) within ``radius_m`` of ``case``, nearest
+    first (bbox on indexed lon/lat, then exact metres; the same on both profiles)."""
     dlon, dlat = metric.metres_to_degrees_bounds(case.lat, radius_m)
     candidates = session.scalars(
         select(Case).where(
@@ -187,6 +220,7 @@ def near(session: Session, case: Case, radius_m: float, *, limit: int) -> list[t
             Case.lon.between(case.lon - dlon, case.lon + dlon),
             Case.lat.between(case.lat - dlat, case.lat + dlat),
             Case.status.not_in([s.value for s in FINAL_STATUSES]),
+            visible,
         )
     ).all()
     if not candidates:

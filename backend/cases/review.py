@@ -32,8 +32,9 @@ from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
 from backend.accounts.models import Role, User
 from backend.accounts.scope import COMMAND_CENTRE
-from backend.cases.models import Case
+from backend.cases.models import Case, Task, TaskStatus
 from backend.core.db import transaction
+from backend.reports.models import Report
 
 MAX_PAGE: Final = 200
 # One export holds at most this many features (~40 MB of GeoJSON); more is refused up front.
@@ -64,8 +65,21 @@ def visible_to(user: User) -> ColumnElement[bool]:
             return false()
         return Case.department_code == user.department_code
     if role is Role.inspector:
-        return Case.reporter_id == user.id
+        # Their reports' cases (also a case their report was merged into) and the cases
+        # they hold an open task for.
+        own_report = exists().where(Report.case_id == Case.id, Report.reporter_id == user.id)
+        open_task = exists().where(
+            Task.case_id == Case.id,
+            Task.assignee_id == user.id,
+            Task.status == TaskStatus.open.value,
+        )
+        return or_(Case.reporter_id == user.id, own_report, open_task)
     return false()
+
+
+def may_see(session: Session, user: User, case_id: int) -> bool:
+    """``visible_to`` for one case (the one definition of scope, in SQL)."""
+    return bool(session.scalar(select(exists().where(Case.id == case_id, visible_to(user)))))
 
 
 def overdue_clause(now: datetime) -> ColumnElement[bool]:

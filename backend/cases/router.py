@@ -34,7 +34,7 @@ from backend.grids.service import locate
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"], responses=PROBLEM_RESPONSES)
 Intake = Annotated[User, Depends(require_roles(Role.intake_operator, Role.shift_lead, Role.admin))]
-ACTION_PATTERN = "^(" + "|".join(sorted(n for n, a in ACTIONS.items() if not a.by_task)) + ")$"
+ACTION_PATTERN = "^(" + "|".join(sorted(n for n, a in ACTIONS.items() if not a.by_phone)) + ")$"
 
 
 @router.post("", operation_id="createCase", status_code=201)

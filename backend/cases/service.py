@@ -8,6 +8,7 @@ phones see — a change-log entry for sync. Nothing commits here.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session
 from backend.accounts import scope
 from backend.accounts.models import Role, User
 from backend.audit import service as audit
-from backend.cases import duplicates, repository, tasks
+from backend.cases import duplicates, repository, review, tasks
 from backend.cases.errors import (
     ActionNotAllowed,
     CaseInputInvalid,
@@ -43,6 +44,7 @@ from backend.cases.models import (
 )
 from backend.cases.timing import Clock, finish_step, start_step
 from backend.categories import repository as categories
+from backend.geo import metric
 from backend.reports import service as reports
 from backend.reports.models import LOCKED_STATUSES, Report, ReportPurpose, ReportStatus
 
@@ -83,14 +85,9 @@ def get(session: Session, case_id: int) -> Case:
 
 
 def may_see(session: Session, user: User, case: Case) -> bool:
-    """Command centre by unit, departments what is dispatched to them, inspectors their own
-    reports' cases and the cases they hold a task for."""
-    role = Role(user.role)
-    if role is Role.department_handler:
-        return user.department_code is not None and case.department_code == user.department_code
-    if role is Role.inspector:
-        return case.reporter_id == user.id or tasks.holds_task(session, user.id, case.id)
-    return scope.covers(user, case.grid_code)
+    """Command centre by unit, departments what is dispatched to them, inspectors the cases
+    of their reports and those they hold a task for (review.visible_to, the one definition)."""
+    return review.may_see(session, user, case.id)
 
 
 def visible(session: Session, user: User, case_id: int) -> Case:
@@ -133,6 +130,33 @@ def open_from_report(session: Session, report: Report, actor: str) -> Case:
     report.case_id = case.id
     _opened(session, case, actor, Role.inspector, now, report_id=report.id)
     return case
+
+
+# Flags a case gets itself (everything else in case.flags comes from its reports).
+CASE_FLAGS = frozenset(
+    {"category_unknown", "category_retired", "duplicate_suspected", "evidence_far_from_case"}
+)
+EVIDENCE_FAR_M = 100.0  # a handling/verification report this far from the case is suspect
+
+
+def lock_case_of(session: Session, report: Report) -> None:
+    """Lock the report's case before the report is changed: coordinators lock the case first
+    and its reports second, so writers that touch both must follow that order."""
+    if report.case_id is not None:
+        repository.get_for_update(session, report.case_id)
+
+
+def evidence_changed(session: Session, report: Report) -> None:
+    """A report's evidence flags or photos changed: the case shows its reports' flags (so
+    the review list can filter on them) and phones holding its tasks get the new photos."""
+    if report.case_id is None:
+        return
+    case = repository.get_for_update(session, report.case_id)
+    if case is None:
+        return
+    from_reports = {f for r in repository.reports_of(session, case.id) for f in r.flags}
+    case.flags = sorted({f for f in case.flags if f in CASE_FLAGS} | from_reports)
+    tasks.touch_open(session, case.id)
 
 
 def _arrival_flags(session: Session, case: Case) -> list[str]:
@@ -205,7 +229,7 @@ def _opened(
 def act(session: Session, user: User, case_id: int, name: str, given: ActionInput) -> Case:
     """Take a coordinator's or department's action on a case (409 when it does not apply)."""
     action = ACTIONS.get(name)
-    if action is None or action.by_task:
+    if action is None or action.by_phone:
         raise CaseInputInvalid(f"unknown action {name[:40]!r}")
     case = repository.get_for_update(session, case_id)
     if case is None:
@@ -285,7 +309,14 @@ def _project_report_status(session: Session, case: Case, actor: str) -> None:
         if report.purpose != ReportPurpose.violation.value:
             continue
         if report.status != wanted.value and report.status not in LOCKED_STATUSES:
-            reports.set_status(session, report.id, wanted, actor)
+            _set_report_status(session, report.id, wanted, actor)
+
+
+def _set_report_status(session: Session, report_id: str, status: ReportStatus, actor: str) -> None:
+    """Set a report's status unless the phone deleted it (or it got locked) since we read it:
+    the case's decision stands either way."""
+    with contextlib.suppress(reports.ReportNotFound, reports.InvalidStatusChange):
+        reports.set_status(session, report_id, status, actor)
 
 
 def _simple(
@@ -324,6 +355,12 @@ def _dispatch(
     department = repository.department(session, code)
     if department is None or not department.active:
         raise DepartmentNotFound(f"no active department {code!r}")
+    if department.unit_code is not None and not (case.grid_code or "").startswith(
+        department.unit_code
+    ):
+        raise CaseInputInvalid(
+            f"{code} serves unit {department.unit_code}; this case lies in {case.grid_code}"
+        )
     if action.name == "redispatch" and code == case.department_code:
         raise CaseInputInvalid(f"the case is already with {code}")
     previous = case.department_code
@@ -423,14 +460,14 @@ def merge_reports(session: Session, duplicate: Case, target: Case, actor: str) -
     """
     moved: list[str] = []
     for report in repository.reports_of(session, duplicate.id):
-        moved.append(report.id)
         if report.purpose == ReportPurpose.violation.value and report.status not in (
             LOCKED_STATUSES
         ):
-            # First: set_status re-reads the row under a lock (unflushed edits would be lost).
-            reports.set_status(session, report.id, ReportStatus.merged, actor)
-        report.case_id = target.id
+            _set_report_status(session, report.id, ReportStatus.merged, actor)
+        if reports.attach_to_case(session, report.id, target.id) is not None:
+            moved.append(report.id)
     session.flush()
+    tasks.touch_open(session, target.id)  # phones holding its tasks get the new photos
     target.report_count = repository.count_reports(
         session, target.id, ReportPurpose.violation.value
     )
@@ -453,6 +490,47 @@ _EFFECTS = {
 }
 
 
+# -- phones changing their report before intake ---------------------------------------------
+
+
+def report_changed(session: Session, report: Report, actor: str) -> None:
+    """The reporter edited or deleted their report while its case waits for intake (after
+    that the report is locked): the case follows the edit; a case left with no report is
+    withdrawn (declined, with the reporter as actor)."""
+    if report.case_id is None or report.purpose != ReportPurpose.violation.value:
+        return
+    case = repository.get_for_update(session, report.case_id)
+    if case is None or case.status != CaseStatus.reported.value:
+        return
+    session.flush()
+    if report.deleted_at is not None:
+        if repository.count_reports(session, case.id, ReportPurpose.violation.value) == 0:
+            comment = "上报人撤回 (the reporter deleted the report)"
+            _transition(
+                session, case, ACTIONS["withdraw"], actor=actor, role=Role.inspector,
+                comment=comment, details={"report": report.id},
+            )  # fmt: skip
+        return
+    if case.primary_report_id != report.id:
+        return
+    before = {"category_code": case.category_code, "grid_code": case.grid_code}
+    case.category_code, case.description, case.address = (
+        report.category_code, report.description, report.address,
+    )  # fmt: skip
+    case.geom, case.lon, case.lat = report.geom, report.geom.x, report.geom.y
+    case.grid_code = report.grid_code
+    case.version += 1
+    case.updated_at = datetime.now(UTC)
+    session.add(
+        CaseEvent(
+            case_id=case.id, action="report_edited", from_status=case.status,
+            to_status=case.status, actor=actor, actor_role=Role.inspector.value,
+            at=case.updated_at, comment="", details={"report": report.id, "before": before},
+        )
+    )  # fmt: skip
+    audit.record(session, actor, "case.report_edited", "case", case.id, report=report.id, **before)
+
+
 # -- tasks from phones -------------------------------------------------------------------------
 
 
@@ -461,11 +539,15 @@ def complete_task(
 ) -> tasks.Completion:
     """A phone's ``task.complete``: the department's fix or the inspector's verification,
     with ``report`` (just created from the same mutation) carrying the after-photos."""
+    found = repository.task(session, task_id)
+    if found is None:
+        raise tasks.TaskRejected("not_found", f"task {task_id} does not exist")
+    # Case first, then task: the order every coordinator action takes (no deadlocks).
+    case = repository.get_for_update(session, found.case_id)
+    assert case is not None
     task = tasks.claim(session, user, task_id, report.id)
     if task.done_by_report:
         return task
-    case = repository.get_for_update(session, task.task.case_id)
-    assert case is not None
     kind = TaskKind(task.task.kind)
     action = ACTIONS["handle" if kind is TaskKind.handle else "verify"]
     _check_applies(case, action)
@@ -473,6 +555,10 @@ def complete_task(
         ReportPurpose.handling if kind is TaskKind.handle else ReportPurpose.verification
     ).value
     report.case_id = case.id
+    distance = metric.distance_m(case.lon, case.lat, report.geom)
+    if distance > EVIDENCE_FAR_M:
+        report.flags = sorted({*report.flags, "far_from_case"})
+        case.flags = sorted({*case.flags, "evidence_far_from_case"})
     tasks.finish(session, task.task, outcome, report.id)
     _transition(
         session, case, action, actor=user.username, role=Role(user.role), comment=comment,
@@ -502,6 +588,12 @@ def assign_verifier(
     inspector = repository.user_by_username(session, username)
     if inspector is None or inspector.role != Role.inspector.value or not inspector.is_active:
         raise CaseInputInvalid(f"{username!r} is not an active inspector")
+    community = (case.grid_code or "")[:12]
+    if community and not repository.patrols_under(
+        session, inspector.username, community, _today(session, case)
+    ):
+        # 核查 is a visit by someone who knows the area: an inspector of the same community.
+        raise CaseInputInvalid(f"{username!r} patrols no grid in community {community} today")
     previous = tasks.reassign_verify(session, case, inspector)
     now = datetime.now(UTC)
     case.version += 1

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import or_
 from sqlalchemy.orm import Session
 
 from backend.accounts.models import Role, User
@@ -37,20 +37,6 @@ class TaskRejected(Exception):
 class Completion:
     task: Task
     done_by_report: bool  # already completed by this very report: an idempotent repeat
-
-
-def holds_task(session: Session, user_id: int, case_id: int) -> bool:
-    return bool(
-        session.scalar(
-            select(
-                exists().where(
-                    Task.case_id == case_id,
-                    Task.assignee_id == user_id,
-                    Task.status == TaskStatus.open.value,
-                )
-            )
-        )
-    )
 
 
 def visible_filter(user: User) -> Any:
@@ -116,6 +102,21 @@ def reassign_verify(session: Session, case: Case, inspector: User) -> str | None
     _notify(session, task, [inspector.id, *([previous_id] if previous_id else [])])
     previous = session.get(User, previous_id) if previous_id else None
     return previous.username if previous else None
+
+
+def notify_department_change(session: Session, department_code: str, user_id: int) -> None:
+    """Tell one user's devices about every open handle task of a department they joined or
+    left: their pull renders each as a put or a tombstone by their current department."""
+    for task in repository.open_department_tasks(session, department_code):
+        _notify(session, task, [user_id])
+
+
+def touch_open(session: Session, case_id: int) -> None:
+    """The case's evidence changed (photos stored, reports merged in): open tasks get a new
+    version so phones holding them pull the new payload."""
+    for task in repository.open_tasks(session, case_id):
+        _bump(task)
+        _notify(session, task, _recipients(session, task))
 
 
 def cancel_open(session: Session, case_id: int) -> None:

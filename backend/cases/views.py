@@ -11,6 +11,7 @@ from backend.accounts.models import Role, User
 from backend.cases import repository
 from backend.cases.lifecycle import allowed_actions
 from backend.cases.models import Case, CaseStatus, CaseStep
+from backend.cases.review import visible_to
 from backend.cases.schemas import (
     CaseDetail,
     CaseSummary,
@@ -48,7 +49,9 @@ def detail(session: Session, runtime: Runtime, user: User, case: Case, base_url:
         grid_polygon=_grid_polygon(session, case),
         nearby=[
             summary(other, now)
-            for other, _ in repository.near(session, case, NEARBY_RADIUS_M, limit=NEARBY_LIMIT)
+            for other, _ in repository.near(
+                session, case, NEARBY_RADIUS_M, limit=NEARBY_LIMIT, visible=visible_to(user)
+            )
         ],
     )
 

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from backend.cases import service as cases
 from backend.core.runtime import Runtime
 from backend.jobs import queue
 from backend.media import keys
@@ -86,6 +87,7 @@ def record_original(
         return photo  # a concurrent upload of the same (verified) bytes recorded it first
     report = session.get(Report, photo.report_id)
     assert report is not None
+    cases.lock_case_of(session, report)
     photo.state = PhotoState.stored.value
     photo.object_key = keys.original(photo.photo_id)
     photo.stored_at = datetime.now(UTC)
@@ -96,6 +98,7 @@ def record_original(
     photo.flags, photo.evidence, photo.distance_m = _evidence(session, runtime, photo, report, info)
     session.flush()
     refresh_evidence_flags(session, report, photos_changed=True)
+    cases.evidence_changed(session, report)
     queue.enqueue(session, RENDITIONS_JOB, {"photo_id": photo.photo_id})
     return photo
 

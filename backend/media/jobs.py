@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from backend.cases import service as cases
 from backend.core.db import transaction
 from backend.core.runtime import Runtime
 from backend.jobs.worker import handler
@@ -63,8 +64,10 @@ def renditions(runtime: Runtime, payload: dict[str, Any]) -> None:
         _near_duplicates(session, photo, phash)
         report = session.get(Report, photo.report_id)
         assert report is not None
+        cases.lock_case_of(session, report)
         _pair_before_after(session, report)
         refresh_evidence_flags(session, report)
+        cases.evidence_changed(session, report)
 
 
 def _mark_undecodable(runtime: Runtime, photo_id: str, why: str) -> None:
@@ -76,7 +79,9 @@ def _mark_undecodable(runtime: Runtime, photo_id: str, why: str) -> None:
         photo.renditions_at = datetime.now(UTC)  # attempted: the job is done
         report = session.get(Report, photo.report_id)
         assert report is not None
+        cases.lock_case_of(session, report)
         refresh_evidence_flags(session, report)
+        cases.evidence_changed(session, report)
 
 
 @handler(CLEANUP_JOB)

@@ -35,8 +35,11 @@ class ReportStatus(StrEnum):
     closed = "closed"
 
 
-# No more edits from phones once a report reaches one of these.
+# Final: no more changes from phones at all (no photos either).
 LOCKED_STATUSES = frozenset({ReportStatus.declined, ReportStatus.merged, ReportStatus.closed})
+# Once intake accepted the case the report is evidence of a filed case: no edits or deletes
+# from phones (photos may still be added, e.g. 整改后 pictures of an on-the-spot fix).
+EDIT_LOCKED_STATUSES = LOCKED_STATUSES | {ReportStatus.accepted}
 # Fields a phone may set; everything else is the server's.
 CLIENT_FIELDS = ("category_code", "description", "address", "location")
 

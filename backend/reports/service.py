@@ -25,8 +25,10 @@ from backend.media.models import Photo
 from backend.reports import repository
 from backend.reports.models import (
     CLIENT_FIELDS,
+    EDIT_LOCKED_STATUSES,
     LOCKED_STATUSES,
     Report,
+    ReportPurpose,
     ReportStatus,
 )
 from backend.sync.changelog import record_change
@@ -286,10 +288,13 @@ def delete(
     report = _own_report_for_update(session, report_id, user_id)
     verdict = check_delete(report.version, base_version, _state(report), own_versions=own_versions)
     if verdict == "conflict":
-        # Tell the phone what changed since the version it deleted: those fields' values.
-        current = {**report.snapshot(), "status": report.status}
-        changed = sorted(f for f, v in report.field_versions.items() if v > base_version)
-        changed = changed or sorted(current)
+        # Tell the phone what changed since the version it deleted: those fields' values
+        # as it would receive them (photos, flags and case_id included).
+        current = payload(report, repository.photos_of(session, [report.id])[report.id])
+        changed = sorted(
+            f for f, v in report.field_versions.items() if v > base_version and f in current
+        )
+        changed = changed or sorted(report.snapshot())
         return WriteResult(
             "conflict",
             report,
@@ -316,7 +321,7 @@ def add_photos(
     report = _own_report_for_update(session, report_id, user_id)
     if report.deleted_at is not None:
         return WriteResult("gone", report)
-    if report.status in LOCKED_STATUSES:
+    if report.status in LOCKED_STATUSES or report.purpose != ReportPurpose.violation.value:
         return WriteResult("locked", report)
     existing = {p.photo_id: p for p in repository.photos_of(session, [report.id])[report.id]}
     repeated = [p for p in photos if p.photo_id in existing]
@@ -373,6 +378,21 @@ def set_status(
     audit.record(
         session, actor, "report.status", "report", report.id, before=previous, after=status.value
     )
+    return report
+
+
+def attach_to_case(session: Session, report_id: str, case_id: int) -> Report | None:
+    """Make ``report_id`` evidence of another case (a merge); phones see the new ``case_id``.
+    None when the report was deleted meanwhile."""
+    report = repository.get_for_update(session, report_id)
+    if report is None or report.deleted_at is not None:
+        return None
+    if report.case_id != case_id:
+        new_version = report.version + 1
+        report.case_id = case_id
+        report.field_versions = {**report.field_versions, "case_id": new_version}
+        _bump(report, new_version)
+        _record(session, report)
     return report
 
 
@@ -469,9 +489,13 @@ def _record(session: Session, report: Report) -> None:
 
 
 def _state(report: Report) -> Literal["open", "deleted", "closed"]:
+    """Phones may edit and delete a violation report until intake accepts its case; evidence
+    reports (handling, verification) are never edited."""
     if report.deleted_at is not None:
         return "deleted"
-    return "closed" if report.status in LOCKED_STATUSES else "open"
+    if report.purpose != ReportPurpose.violation.value:
+        return "closed"
+    return "closed" if report.status in EDIT_LOCKED_STATUSES else "open"
 
 
 def _bump(report: Report, new_version: int) -> None:

@@ -19,6 +19,7 @@ from backend.cases.tasks import ENTITY as TASK_ENTITY
 from backend.cases.tasks import TaskRejected
 from backend.core.errors import XunchaError
 from backend.reports import service as reports
+from backend.reports.models import Report
 from backend.reports.service import (
     LocationInput,
     Locator,
@@ -151,11 +152,12 @@ def _update(
     session: Session, ctx: MutationContext, typed: Any, _raw: dict[str, Any]
 ) -> WriteResult:
     assert isinstance(typed, ReportUpdate)
+    _lock_case(session, typed.report_id)
     changes = {
         name: _location(value) if isinstance(value, Location) else value
         for name, value in typed.changes.items()
     }
-    return reports.update(
+    written = reports.update(
         session,
         user_id=ctx.user_id,
         report_id=typed.report_id,
@@ -165,19 +167,33 @@ def _update(
         own_versions=sync_repository.own_versions(session, ctx.device_id, typed.report_id),
         locator=ctx.locator,
     )
+    if written.produced:
+        cases.report_changed(session, written.report, ctx.user.username)
+    return written
 
 
 def _delete(
     session: Session, ctx: MutationContext, typed: Any, _raw: dict[str, Any]
 ) -> WriteResult:
     assert isinstance(typed, ReportDelete)
-    return reports.delete(
+    _lock_case(session, typed.report_id)
+    written = reports.delete(
         session,
         user_id=ctx.user_id,
         report_id=typed.report_id,
         base_version=typed.base_version,
         own_versions=sync_repository.own_versions(session, ctx.device_id, typed.report_id),
     )
+    if written.produced:
+        cases.report_changed(session, written.report, ctx.user.username)
+    return written
+
+
+def _lock_case(session: Session, report_id: str) -> None:
+    """Case before report, the order coordinators lock them in (no deadlocks)."""
+    report = session.get(Report, report_id)
+    if report is not None:
+        cases.lock_case_of(session, report)
 
 
 def _add_photos(

@@ -14,6 +14,8 @@ from backend.core.db import transaction
 from tests.api.test_grids_api import assert_problem
 from tests.support.apps import ApiHarness
 from tests.support.case_flow import DEPARTMENT, OTHER_DEPARTMENT, CaseCity, case_city
+from tests.support.sync import device_headers
+from tests.support.sync_city import APP_VERSION
 
 
 @pytest.fixture
@@ -69,6 +71,7 @@ def test_a_report_is_walked_to_closure_with_one_rework(flow: CaseCity) -> None:
 
     flow.complete("handler", _only(flow.tasks("handler"))["id"], "done")
     flow.complete("zhangwei", _only(flow.tasks("zhangwei"))["id"], "fixed")
+    assert "evidence_far_from_case" not in flow.case("intake", case_id)["flags"]
     closed = flow.ok("intake", case_id, "close", comment="结案")
     assert closed["status"] == "closed" and closed["step"] is None
     assert closed["closed_at"] is not None and closed["allowed_actions"] == []
@@ -137,21 +140,39 @@ def test_reassigned_verification_leaves_the_first_phone_as_a_tombstone(flow: Cas
     lina.pull()
     assert lina.records("task") == {}
 
-    moved = flow.client.post(
+    # lina patrols another community: not hers to verify.
+    elsewhere = flow.client.post(
         f"/api/v1/cases/{case_id}/verifier", json={"username": "lina"}, headers=flow.headers["lead"]
     )
+    assert_problem(elsewhere, 422, "case_input_invalid")
+    flow.city.add_inspector("wangfang", [flow.city.codes[2]])  # same community as grid 0
+    moved = flow.client.post(
+        f"/api/v1/cases/{case_id}/verifier",
+        json={"username": "wangfang"},
+        headers=flow.headers["lead"],
+    )
     assert moved.status_code == 200, moved.text
+    [tombstone] = flow.task_changes("zhangwei")
+    assert (tombstone["op"], tombstone["reason"]) == ("delete", "out_of_scope")
     assert flow.tasks("zhangwei") == {}
-    assert list(flow.tasks("lina")) == [task["id"]]
+    assert list(flow.tasks("wangfang")) == [task["id"]]
     # The first phone, offline meanwhile, completes it anyway: refused, nothing stored.
     zhangwei = flow.phone("zhangwei")
     photo, _ = flow.photo(0)
     zhangwei.complete_task(task["id"], "fixed", flow.city.centre_of(0), [photo])
     result = zhangwei.push().results[-1]
     assert result.status.value == "rejected" and result.code == "task_not_yours", result
-    assert flow.case("lead", case_id)["status"] == "handled"
-    flow.complete("lina", task["id"], "fixed", grid=5)
+    handled = flow.case("lead", case_id)
+    assert handled["status"] == "handled"
+    assert [r["purpose"] for r in handled["reports"]] == ["violation", "handling"], (
+        "nothing of the refused completion was kept"
+    )
+    flow.complete("wangfang", task["id"], "fixed", grid=2)
     assert flow.case("lead", case_id)["status"] == "verified"
+    verified = flow.case("lead", case_id)
+    # wangfang photographed from the centre of grid 2, ~190 m away from the case: suspect.
+    assert "evidence_far_from_case" in verified["flags"]
+    assert "far_from_case" in verified["reports"][-1]["flags"]
     bad = flow.client.post(
         f"/api/v1/cases/{case_id}/verifier", json={"username": "intake"},
         headers=flow.headers["lead"],
@@ -285,3 +306,129 @@ def test_a_category_the_taxonomy_lacks_is_flagged_for_intake(flow: CaseCity) -> 
     case = flow.case("intake", case_id)
     assert "category_unknown" in case["flags"]
     assert case["steps"][0]["limit_minutes"] == 60, "the default accept limit applies"
+
+
+def test_redispatch_moves_the_task_between_departments(flow: CaseCity) -> None:
+    _, case_id = flow.report("zhangwei")
+    flow.ok("intake", case_id, "file")
+    flow.ok("dispatch", case_id, "dispatch", department_code=DEPARTMENT)
+    task = _only(flow.tasks("handler"))
+    flow.user("sweeper", Role.department_handler, department=OTHER_DEPARTMENT)
+    assert flow.tasks("sweeper") == {}
+    assert_problem(flow.act("dispatch", case_id, "redispatch", department_code=DEPARTMENT,
+                            comment="x"), 422, "case_input_invalid")  # fmt: skip
+    moved = flow.ok("dispatch", case_id, "redispatch", department_code=OTHER_DEPARTMENT,
+                    comment="属环卫职责")  # fmt: skip
+    assert moved["department_code"] == OTHER_DEPARTMENT and moved["step"] == "handle"
+    [tombstone] = flow.task_changes("handler")
+    assert (tombstone["id"], tombstone["op"], tombstone["reason"]) == (task["id"], "delete",
+                                                                       "deleted")  # fmt: skip
+    assert flow.tasks("handler") == {}
+    new_task = _only(flow.tasks("sweeper"))
+    assert new_task["id"] != task["id"] and new_task["department_code"] == OTHER_DEPARTMENT
+    # The first department's phone, offline, still completes the old task: refused.
+    handler = flow.phone("handler")
+    photo, _ = flow.photo(0)
+    handler.complete_task(task["id"], "done", flow.city.centre_of(0), [photo])
+    assert handler.push().results[-1].code == "task_closed"
+    # Nor can it complete the new one: another department's.
+    handler.complete_task(new_task["id"], "done", flow.city.centre_of(0), [flow.photo(0)[0]])
+    assert handler.push().results[-1].code == "task_not_yours"
+    steps = flow.case("intake", case_id)["steps"]
+    assert [(s["step"], s["department_code"]) for s in steps[-2:]] == [
+        ("handle", DEPARTMENT), ("handle", OTHER_DEPARTMENT),
+    ]  # fmt: skip
+
+
+def test_a_task_completion_replayed_from_another_device_is_one_completion(
+    flow: CaseCity,
+) -> None:
+    _, case_id = flow.report("zhangwei")
+    flow.ok("intake", case_id, "file")
+    flow.ok("dispatch", case_id, "dispatch", department_code=DEPARTMENT)
+    task = _only(flow.tasks("handler"))
+    photo, _ = flow.photo(0)
+    args = {
+        "task_id": task["id"], "outcome": "done", "comment": "已清理",
+        "report_id": "5d0c5e3a-1b2c-4d3e-8f4a-5b6c7d8e9f01",
+        "location": flow.city.centre_of(0), "captured_at": "2026-11-23T10:00:00+08:00",
+        "photos": [photo],
+    }  # fmt: skip
+    for phone in (flow.phone("handler"), flow.city.phone("handler")):  # two phones, one act
+        answer = flow.client.post(
+            "/api/v1/sync/push",
+            json={
+                "protocol_version": 1, "app_version": APP_VERSION, "device_id": phone.device_id,
+                "mutations": [{"id": 1, "name": "task.complete", "args": args,
+                               "client_time": "2026-11-23T10:00:05+08:00"}],
+            },
+            headers=device_headers(phone),
+        )  # fmt: skip
+        assert answer.status_code == 200, answer.text
+        result = answer.json()["results"][0]
+        assert result["status"] == "applied", result
+        assert result["record"] == {"entity": "task", "id": task["id"], "version": 2}
+    changed = dict(args, captured_at="2026-11-23T10:05:00+08:00")  # same id, other content
+    third = flow.city.phone("handler")
+    answer = flow.client.post(
+        "/api/v1/sync/push",
+        json={"protocol_version": 1, "app_version": APP_VERSION, "device_id": third.device_id,
+              "mutations": [{"id": 1, "name": "task.complete", "args": changed,
+                             "client_time": "2026-11-23T10:06:00+08:00"}]},
+        headers=device_headers(third),
+    )  # fmt: skip
+    assert answer.json()["results"][0]["code"] == "duplicate_id"
+    case = flow.case("intake", case_id)
+    assert case["status"] == "handled"
+    assert [e["action"] for e in case["timeline"]].count("handle") == 1
+
+
+def test_a_department_serving_another_unit_cannot_take_the_case(flow: CaseCity) -> None:
+    made = flow.client.put(
+        "/api/v1/departments",
+        json={"code": "gs-jd", "name": "古荡街道", "kind": "street_office",
+              "unit_code": "330106002"},
+        headers=flow.city.admin,
+    )  # fmt: skip
+    assert made.status_code == 200, made.text
+    _, case_id = flow.report("zhangwei")  # grid 0 lies in street 330106001
+    flow.ok("intake", case_id, "file")
+    refused = flow.act("dispatch", case_id, "dispatch", department_code="gs-jd")
+    assert_problem(refused, 422, "case_input_invalid")
+
+
+def test_the_reporter_edits_or_withdraws_until_intake(flow: CaseCity) -> None:
+    report_id, case_id = flow.report("zhangwei", grid=0)
+    phone = flow.phone("zhangwei")
+    phone.update_report(report_id, {"category_code": "0510", "location": flow.city.centre_of(1)})
+    assert phone.push().results[-1].status.value == "applied"
+    case = flow.case("intake", case_id)
+    assert (case["category_code"], case["grid_code"]) == ("0510", flow.city.codes[1])
+    assert case["timeline"][-1]["action"] == "report_edited"
+    phone.pull()
+    phone.delete_report(report_id)
+    assert phone.push().results[-1].status.value == "applied"
+    withdrawn = flow.case("intake", case_id)
+    assert withdrawn["status"] == "declined" and withdrawn["timeline"][-1]["action"] == "withdraw"
+    assert withdrawn["step"] is None
+
+
+def test_photo_evidence_flags_reach_the_case(flow: CaseCity) -> None:
+    from tests.support.photos import declaration, direct_upload, jpeg_with_exif
+
+    phone = flow.phone("zhangwei")
+    data = jpeg_with_exif(None, None, taken="2026:10:01 08:00:00")  # no GPS, a month old
+    photo = declaration(data)
+    report_id = phone.create_report("0504", "x", "", flow.city.centre_of(0), photos=[photo])
+    phone.push()
+    assert direct_upload(flow.city, phone, photo, data).status_code == 200
+    phone.pull()
+    report = phone.records("report")[report_id]
+    photo_flags = {f for f in report["flags"] if f.startswith("photo_")}
+    assert photo_flags, report["flags"]
+    case = flow.case("intake", int(report["case_id"]))
+    assert photo_flags <= set(case["flags"])
+    listed = flow.client.get(
+        "/api/v1/cases", params={"flag": sorted(photo_flags)[0]}, headers=flow.headers["intake"]
+    )
+    assert [c["id"] for c in listed.json()["items"]] == [case["id"]]

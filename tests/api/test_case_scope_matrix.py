@@ -62,7 +62,17 @@ def test_every_case_endpoint_respects_scope(flow: CaseCity) -> None:
             .where(Case.id == case_id)
             .values(step_deadline=datetime.now(UTC) - timedelta(hours=1))
         )
-    photo_id = flow.case("intake", case_id)["reports"][0]["photos"][0]["photo_id"]
+    # A hotline case next door: only those who may see it find it among `nearby`.
+    detail = flow.case("intake", case_id)
+    neighbour = flow.client.post(
+        "/api/v1/cases",
+        json={"source": "hotline_12345", "category_code": "0102", "description": "来电：垃圾",
+              "location": {"lon": detail["lon"] + 0.0002, "lat": detail["lat"]}},
+        headers=flow.headers["intake"],
+    )  # fmt: skip
+    assert neighbour.status_code == 201, neighbour.text
+    neighbour_id = neighbour.json()["id"]
+    photo_id = detail["reports"][0]["photos"][0]["photo_id"]
     tile = _tile_of(flow, case_id, 16)
     checked = 0
     for name, role, sees in _viewers(flow):
@@ -75,6 +85,10 @@ def test_every_case_endpoint_respects_scope(flow: CaseCity) -> None:
         }
         for what, answer in reads.items():
             assert answer.status_code == (200 if sees else 403), (who, what, answer.text)
+        if sees:
+            nearby = {c["id"] for c in reads["detail"].json()["nearby"]}
+            command = role in (Role.intake_operator, Role.shift_lead, Role.dispatcher, Role.admin)
+            assert nearby == ({neighbour_id} if command else set()), (who, "nearby")
         listed = {
             "list": _ids(flow.client.get("/api/v1/cases", headers=headers).json()["items"]),
             "overdue": _ids(
@@ -93,7 +107,7 @@ def test_every_case_endpoint_respects_scope(flow: CaseCity) -> None:
         duplicates = flow.client.get(f"/api/v1/cases/{case_id}/duplicates", headers=headers)
         command = role in (Role.intake_operator, Role.shift_lead, Role.dispatcher, Role.admin)
         assert duplicates.status_code == (200 if command and sees else 403), (who, duplicates.text)
-        for action in (a for a in ACTIONS.values() if not a.by_task):
+        for action in (a for a in ACTIONS.values() if not a.by_phone):
             answer = flow.act(name, case_id, action.name, expected_version=STALE, comment="x")
             allowed = sees and role in action.roles
             expected = (409, "case_changed") if allowed else (403, None)

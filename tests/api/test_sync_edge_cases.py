@@ -62,15 +62,30 @@ def review(city: SyncCity, report_id: str, action: str, **body: str) -> None:
 
 
 def test_a_noop_edit_does_not_make_someone_elses_version_ones_own(city: SyncCity) -> None:
+    from tests.support.photos import declaration, direct_upload, jpeg_with_exif
+
+    phone = city.phone("zhangwei")
+    data = jpeg_with_exif(None, None)
+    photo = declaration(data)
+    report_id = phone.create_report("0504", "x", "", city.centre_of(0), photos=[photo])
+    phone.sync()
+    assert direct_upload(city, phone, photo, data).status_code == 200  # v2, by the server
+    phone.update_report(report_id, {"status": "closed"})  # ignored: a no-op at v2
+    phone.delete_report(report_id)  # still based on v1: must not delete unseen evidence
+    first, second = phone.push().results
+    assert first.status is ResultStatus.applied and first.ignored_fields == ("status",)
+    assert second.status is ResultStatus.conflict and "photos" in second.fields
+
+
+def test_an_accepted_report_is_evidence_phones_can_no_longer_change(city: SyncCity) -> None:
     phone = city.phone("zhangwei")
     report_id = phone.create_report("0504", "x", "", city.centre_of(0))
     phone.sync()
-    review(city, report_id, "accept")  # v2, by the command centre
-    phone.update_report(report_id, {"status": "closed"})  # ignored: a no-op at v2
-    phone.delete_report(report_id)  # still based on v1: must not delete an accepted report
-    first, second = phone.push().results
-    assert first.status is ResultStatus.applied and first.ignored_fields == ("status",)
-    assert second.status is ResultStatus.conflict and "status" in second.fields
+    review(city, report_id, "accept")
+    phone.pull()
+    phone.update_report(report_id, {"description": "changed after intake"})
+    phone.delete_report(report_id)
+    assert [r.status for r in phone.push().results] == [ResultStatus.locked] * 2
 
 
 def test_a_noop_on_another_phones_version_keeps_later_edits_honest(city: SyncCity) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,8 @@ from backend.reports.models import Report
 from sync_protocol.client import SyncClient
 from tests.support.apps import TEST_PASSWORD
 from tests.support.photos import declaration, direct_upload, jpeg_with_exif, photo_city
-from tests.support.sync_city import SyncCity
+from tests.support.sync import device_headers
+from tests.support.sync_city import APP_VERSION, SETTLE_ATTEMPTS, SyncCity
 
 DEPARTMENT = "xh-zfzd-1"
 OTHER_DEPARTMENT = "xh-hw-1"
@@ -96,6 +98,24 @@ class CaseCity:
         phone = self.phone(name)
         phone.pull()
         return phone.records("task")
+
+    def task_changes(self, name: str) -> list[dict[str, Any]]:
+        """The task changes a pull from the phone's cursor would bring, without applying them
+        (to see tombstones and their reasons; the phone's store keeps its cursor)."""
+        phone = self.phone(name)
+        body = {
+            "protocol_version": 1,
+            "app_version": APP_VERSION,
+            "device_id": phone.device_id,
+            "cursor": phone._store.cursor(),  # tests reach into the client on purpose
+        }
+        for _ in range(SETTLE_ATTEMPTS):  # until caught up (see SettlingClient)
+            answer = self.client.post("/api/v1/sync/pull", json=body, headers=device_headers(phone))
+            assert answer.status_code == 200, answer.text
+            if answer.json().get("digest"):
+                break
+            time.sleep(0.05)
+        return [c for c in answer.json()["changes"] if c["entity"] == "task"]
 
     def complete(self, name: str, task_id: str, outcome: str, grid: int = 0) -> str:
         """Complete a task from the phone with one after-photo (uploaded); returns report id."""

@@ -81,8 +81,9 @@ def settled_pull(phone: SyncClient, attempts: int = 40) -> Settled:
     """Pull until the server says the phone is up to date (as an app does, periodically).
 
     On PostgreSQL a transaction running anywhere in the cluster (another test's database,
-    under xdist) holds back the moment a pull may declare a device caught up; it delays the
-    digest, never the data. One pull is usually enough.
+    under xdist) holds back the changes a pull may deliver and the moment it may declare a
+    device caught up: the newest changes and the digest come a pull later. One pull is
+    usually enough.
     """
     import time
 
