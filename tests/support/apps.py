@@ -50,16 +50,16 @@ def s3_fields(s3: S3Service, bucket: str) -> dict[str, Any]:
 def production_settings(database_url: str, s3: S3Service, var_dir: Path, **extra: Any) -> Settings:
     bucket = f"xuncha-test-{uuid.uuid4().hex[:12]}"
     s3.client().create_bucket(Bucket=bucket)
-    return Settings(
-        profile=Profile.production,
-        database_url=database_url,
-        var_dir=var_dir,
-        secret_key=TEST_SECRET,  # type: ignore[arg-type]
-        log_json=False,
-        database_pool_size=5,
+    fields: dict[str, Any] = {
+        "profile": Profile.production,
+        "database_url": database_url,
+        "var_dir": var_dir,
+        "secret_key": TEST_SECRET,
+        "log_json": False,
+        "database_pool_size": 5,
         **s3_fields(s3, bucket),
-        **extra,
-    )
+    }
+    return Settings(**(fields | extra))
 
 
 @dataclass

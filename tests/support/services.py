@@ -38,7 +38,7 @@ import time
 import traceback
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -437,7 +437,7 @@ class _Cluster:
             **self.run_as.popen_kwargs(),
         )
 
-    def initdb(self) -> None:
+    def initdb(self, **overrides: str) -> None:
         result = self.run(
             "initdb", "-D", str(self.data), "-U", PG_SUPERUSER, "-A", "trust",
             "-E", "UTF8", "--locale=C", "--no-sync", timeout=120,
@@ -447,7 +447,7 @@ class _Cluster:
                 f"initdb failed (exit {result.returncode}) for {self.data}\n"
                 + _indent((result.stdout + result.stderr).strip()[-3000:])
             )
-        settings = {**_PG_TEST_SETTINGS, "unix_socket_directories": f"'{self.tmp}'"}
+        settings = {**_PG_TEST_SETTINGS, "unix_socket_directories": f"'{self.tmp}'", **overrides}
         with (self.data / "postgresql.conf").open("a") as conf:
             conf.write("\n# xuncha test cluster (tests/support/services.py)\n")
             conf.writelines(f"{key} = {value}\n" for key, value in settings.items())
@@ -562,6 +562,49 @@ def _provision_cluster() -> PostgisService:
         provision_seconds=time.monotonic() - started,
         _stopper=cluster.stop,
     )
+
+
+@dataclass(frozen=True)
+class PrivateCluster:
+    """A PostGIS cluster of one test's own, which it may crash and restart at will."""
+
+    admin_url: str
+    _cluster: _Cluster = field(repr=False, compare=False)
+
+    def crash_restart(self) -> None:
+        """``pg_ctl restart -m immediate``: every backend killed without a checkpoint, as in a
+        power cut of the database process (committed work survives: commits are synchronous
+        here), then started again on the same port."""
+        result = self._cluster.run(
+            "pg_ctl", "restart", "-D", str(self._cluster.data), "-m", "immediate", "-w",
+            "-t", str(PG_START_TIMEOUT_S), "-l", str(self._cluster.log),
+            timeout=PG_START_TIMEOUT_S + 30,
+        )  # fmt: skip
+        if result.returncode != 0:
+            raise ProvisioningError(
+                f"pg_ctl restart failed (exit {result.returncode}):\n"
+                + _indent(_tail(self._cluster.log))
+            )
+
+
+@contextlib.contextmanager
+def private_postgis() -> Iterator[PrivateCluster]:
+    """A throwaway cluster for one test (crash tests restart it; the session's must not be).
+
+    Unlike the session cluster, commits are synchronous: an acknowledged commit must survive
+    the crash the test causes (fsync stays off: the machine itself does not crash)."""
+    install = find_postgres()
+    if not install.has_postgis:
+        raise ProvisioningError(f"PostGIS is not installed for PostgreSQL {install.major}")
+    cluster = _Cluster(install, _server_user())
+    try:
+        cluster.initdb(synchronous_commit="on")
+        cluster.start()
+        url = f"postgresql+psycopg://{PG_SUPERUSER}@{LOOPBACK}:{cluster.port}"
+        _create_postgis_in_template1(f"{url}/template1", cluster)
+        yield PrivateCluster(f"{url}/{PG_SUPERUSER}", cluster)
+    finally:
+        cluster.stop()
 
 
 def _create_postgis_in_template1(url: str, cluster: _Cluster) -> None:

@@ -1,0 +1,236 @@
+#!/usr/bin/env python3
+"""Shift-change load test: 500 inspectors' phones and 10 coordinators against the production
+profile (PostGIS + an S3 server, uvicorn with several workers), driven by locust.
+
+Steps: provision a PostGIS cluster of its own (commits synchronous, as in production) and an
+S3 server on loopback (moto; or ``--s3-endpoint`` for MinIO), migrate, seed the world
+(scripts/load/seed.py), start ``uvicorn --workers N``, run ``locust`` headless
+(scripts/load/locustfile.py) while sampling every worker's resident memory, then report
+p50/p95/p99 per operation, the error count and the peak RSS per worker against the targets
+(0 errors, p99 push ≤ 250 ms, RSS ≤ 300 MB per worker). The last line printed is one JSON
+object with all figures.
+
+Everything runs on this machine: locust, the S3 server and PostgreSQL share its cores with
+the API, so the figures are an upper bound of what the API alone would show.
+
+Usage: python scripts/load/run_load.py [--duration 180] [--workers 2] [--inspectors 500]
+Needs locust: pip install -e '.[load]'
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from backend.core import migrate  # noqa: E402
+from backend.core.db import create_db_engine  # noqa: E402
+from backend.core.runtime import Runtime  # noqa: E402
+from scripts.load.seed import SeedSpec, seed  # noqa: E402
+from tests.support.apps import production_settings  # noqa: E402
+from tests.support.databases import create_database  # noqa: E402
+from tests.support.server_process import ApiProcess  # noqa: E402
+from tests.support.services import S3Service, private_postgis, provision_s3  # noqa: E402
+
+TARGET_P99_PUSH_MS = 250
+TARGET_RSS_MB = 300
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--duration", type=int, default=240, help="seconds of load")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--inspectors", type=int, default=500)
+    parser.add_argument("--coordinators", type=int, default=10)
+    # 8 phones per second: the 500 of a shift come back online within about a minute.
+    parser.add_argument("--spawn-rate", type=float, default=8.0, help="users started per s")
+    parser.add_argument("--s3-endpoint", help="an existing S3 endpoint (else moto on loopback)")
+    parser.add_argument("--out", type=Path, help="where locust's CSV files go")
+    args = parser.parse_args()
+    out = args.out or Path(tempfile.mkdtemp(prefix="xuncha-load-"))
+    out.mkdir(parents=True, exist_ok=True)
+    s3 = _s3(args.s3_endpoint)
+    try:
+        with private_postgis() as cluster:
+            result = _run(args, out, cluster.admin_url, s3)
+    finally:
+        s3.stop()
+    print(json.dumps(result, ensure_ascii=False))
+
+
+def _s3(endpoint: str | None) -> S3Service:
+    if endpoint is None:
+        return provision_s3()
+    return S3Service(
+        endpoint_url=endpoint,
+        access_key=os.environ.get("XUNCHA_LOAD_S3_ACCESS_KEY", "minioadmin"),
+        secret_key=os.environ.get("XUNCHA_LOAD_S3_SECRET_KEY", "minioadmin"),
+        region=os.environ.get("XUNCHA_LOAD_S3_REGION", "us-east-1"),
+        origin="external",
+    )
+
+
+def _run(args: argparse.Namespace, out: Path, admin_url: str, s3: S3Service) -> dict[str, Any]:
+    url = create_database(admin_url, "xuncha_load")
+    settings = production_settings(url, s3, out / "var", log_json=True)
+    engine = create_db_engine(settings)
+    migrate.upgrade(engine)
+    engine.dispose()
+    log("seeding …")
+    started = time.monotonic()
+    runtime = Runtime.build(settings)
+    try:
+        world = seed(runtime, SeedSpec(args.inspectors, args.coordinators))
+    finally:
+        runtime.close()
+    seed_file = out / "seed.json"
+    seed_file.write_text(json.dumps(world))
+    log(f"seeded {args.inspectors} phones in {time.monotonic() - started:.0f} s")
+    server = ApiProcess(settings, workers=args.workers, log=out / "server.log")
+    server.start()
+    sampler = RssSampler(server)
+    sampler.start()
+    try:
+        _locust(args, out, server.url, seed_file)
+    finally:
+        sampler.stop()
+        server.stop()
+    stats = _stats(out / "stats_stats.csv")
+    failures = _failures(out / "stats_failures.csv")
+    errors = sum(int(s["failures"]) for s in stats.values() if s["name"] != "Aggregated")
+    push_p99 = stats.get("push", {}).get("p99_ms")
+    rss = sampler.peaks_mb()
+    return {
+        "benchmark": "shift_change_load",
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "setup": {
+            "inspectors": args.inspectors, "coordinators": args.coordinators,
+            "duration_s": args.duration, "uvicorn_workers": args.workers,
+            "spawn_rate": args.spawn_rate, "s3": s3.origin,
+        },
+        "operations": {k: v for k, v in stats.items() if k != "Aggregated"},
+        "total": stats.get("Aggregated"),
+        "errors": errors,
+        "failures": failures,
+        "peak_rss_mb_per_worker": rss,
+        "targets": {
+            "zero_errors": errors == 0,
+            "push_p99_le_250ms": push_p99 is not None and push_p99 <= TARGET_P99_PUSH_MS,
+            "rss_le_300mb": bool(rss) and max(rss) <= TARGET_RSS_MB,
+        },
+    }  # fmt: skip
+
+
+def _locust(args: argparse.Namespace, out: Path, host: str, seed_file: Path) -> None:
+    users = args.inspectors + args.coordinators
+    env = {
+        **os.environ,
+        "XUNCHA_LOAD_SEED": str(seed_file),
+        "XUNCHA_LOAD_INSPECTORS": str(args.inspectors),
+        "XUNCHA_LOAD_COORDINATORS": str(args.coordinators),
+        "PYTHONPATH": str(ROOT),
+    }
+    command = [
+        sys.executable, "-m", "locust", "-f", str(ROOT / "scripts/load/locustfile.py"),
+        "--headless", "--host", host, "-u", str(users), "-r", str(args.spawn_rate),
+        "-t", f"{args.duration}s", "--csv", str(out / "stats"), "--only-summary",
+        "--stop-timeout", "30", "--loglevel", "WARNING",
+    ]  # fmt: skip
+    log(f"locust: {users} users for {args.duration} s against {host} …")
+    subprocess.run(command, env=env, cwd=ROOT, check=False)
+
+
+def _stats(path: Path) -> dict[str, dict[str, Any]]:
+    rows: dict[str, dict[str, Any]] = {}
+    with path.open() as f:
+        for row in csv.DictReader(f):
+            rows[row["Name"]] = {
+                "name": row["Name"],
+                "requests": int(row["Request Count"]),
+                "failures": int(row["Failure Count"]),
+                "p50_ms": _num(row["50%"]),
+                "p95_ms": _num(row["95%"]),
+                "p99_ms": _num(row["99%"]),
+                "max_ms": _num(row["Max Response Time"]),
+                "rps": round(float(row["Requests/s"]), 2),
+            }
+    return rows
+
+
+def _failures(path: Path) -> list[dict[str, str]]:
+    if not path.exists():
+        return []
+    with path.open() as f:
+        return [
+            {"name": r["Name"], "error": r["Error"][:200], "count": r["Occurrences"]}
+            for r in csv.DictReader(f)
+        ]
+
+
+def _num(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+class RssSampler(threading.Thread):
+    """Samples the resident memory of each uvicorn worker (the supervisor's children)."""
+
+    def __init__(self, server: ApiProcess) -> None:
+        super().__init__(daemon=True)
+        self.server = server
+        self.peak_kb: dict[int, int] = {}
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(0.5):
+            assert self.server.process is not None
+            for pid in _children(self.server.process.pid):
+                rss = _rss_kb(pid)
+                if rss:
+                    self.peak_kb[pid] = max(self.peak_kb.get(pid, 0), rss)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(timeout=5)
+
+    def peaks_mb(self) -> list[float]:
+        return sorted((round(kb / 1024, 1) for kb in self.peak_kb.values()), reverse=True)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+def _rss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    main()
