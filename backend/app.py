@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
@@ -63,6 +64,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Sync endpoints run in this pool. Past a few threads per core they only queue for
+        # the GIL, and a thread holding a database lock (the audit head, a device row) while
+        # it waits for the GIL stalls everyone behind that lock.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         await run_in_threadpool(_warm_grid_index, runtime)
         worker = None
         if settings.runs_worker_in_process:

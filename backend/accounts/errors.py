@@ -1,6 +1,6 @@
 """Errors of the accounts domain."""
 
-from backend.core.errors import Conflict, Forbidden, NotFound, Unauthenticated
+from backend.core.errors import Conflict, Forbidden, NotFound, Unauthenticated, XunchaError
 
 
 class BadCredentials(Unauthenticated):
@@ -24,3 +24,11 @@ class UserNotFound(NotFound):
 class DeviceTokenRequired(Forbidden):
     code = "device_token_required"
     title = "Only an enrolled device may call this"
+
+
+class TooManyAttempts(XunchaError):
+    """Too many failed attempts from this client or at this account: wait ``retry_after``."""
+
+    status = 429
+    code = "too_many_attempts"
+    title = "Too many failed attempts"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, CheckConstraint, Integer, String, text
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.core.db import Base
@@ -56,4 +56,26 @@ class User(Base):
             "'department_handler', 'admin')",
             name="role",
         ),
+    )
+
+
+class AuthFailure(Base):
+    """One failed attempt at a door that takes a secret (login, enrollment code, device
+    secret), counted in one bucket: a username or a client address (backend.accounts.throttle).
+
+    ``bucket`` is a SHA-256 of the bucket's name, so the table never holds what someone typed
+    into the username field (sometimes their password) or a client address in clear.
+    """
+
+    __tablename__ = "auth_failures"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    bucket: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ix_auth_failures_bucket_at", "bucket", "at"),
+        Index("ix_auth_failures_at", "at"),
     )

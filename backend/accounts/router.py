@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
-from backend.accounts import service
+from backend.accounts import service, throttle
 from backend.accounts.deps import AdminUser, CurrentUser
 from backend.accounts.schemas import (
     LoginIn,
@@ -15,17 +15,21 @@ from backend.accounts.schemas import (
     UserList,
     UserOut,
 )
-from backend.core.deps import SessionDep, SettingsDep
+from backend.core.deps import RuntimeDep, SessionDep
 from backend.core.params import IdPath
 from backend.core.problems import PROBLEM_RESPONSES
 
 router = APIRouter(prefix="/api/v1", tags=["auth"], responses=PROBLEM_RESPONSES)
 
 
-@router.post("/auth/token", operation_id="login")
-def login(body: LoginIn, session: SessionDep, settings: SettingsDep) -> TokenOut:
-    """Exchange a username and password for a short-lived access token."""
-    issued = service.login(session, settings, body.username, body.password)
+@router.post("/auth/token", operation_id="login", responses=throttle.TOO_MANY_ATTEMPTS_RESPONSE)
+def login(body: LoginIn, request: Request, runtime: RuntimeDep) -> TokenOut:
+    """Exchange a username and password for a short-lived access token.
+
+    Failed attempts are limited per username and per client address (429
+    `too_many_attempts` with `Retry-After`; docs/security.md)."""
+    client = throttle.client_address(request.client.host if request.client else None)
+    issued = service.login(runtime, body.username, body.password, client)
     return TokenOut(
         access_token=issued.access_token,
         expires_in=issued.expires_in,

@@ -27,6 +27,10 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("xuncha-dummy-password")
 
 
+# User ids are 32-bit on PostgreSQL (backend.core.params.DB_ID_MAX).
+_MAX_USER_ID = 2**31 - 1
+
+
 class InvalidToken(Unauthenticated):
     code = "invalid_token"
 
@@ -109,8 +113,10 @@ def read_token(secret: str, token: str) -> TokenClaims:
             int(payload["exp"]),
             str(device) if device is not None else None,
         )
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError):
         raise InvalidToken("access token payload is invalid") from None
+    if not 1 <= claims.user_id <= _MAX_USER_ID:  # no such row; PostgreSQL would refuse the query
+        raise InvalidToken("access token payload is invalid")
     if claims.expires_at < time.time():
         raise TokenExpired("access token has expired; log in again")
     return claims

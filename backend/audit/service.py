@@ -1,8 +1,12 @@
 """Recording and verifying the audit log.
 
-``record`` appends in the caller's transaction, so an entry exists exactly if the change it
-describes was committed. The head row is locked for the append: appends are serialised,
-which the chain needs (each entry names its predecessor's hash).
+``record`` queues an entry in the caller's session; the queue is appended to the chain just
+before that transaction commits (a ``before_commit`` hook), so an entry exists exactly if the
+change it describes was committed. The head row is locked for the append: appends are
+serialised, which the chain needs (each entry names its predecessor's hash) — and because the
+lock is taken only at commit, it is held for the append and the commit alone, not for the
+rest of a long transaction (a push of many reports). A savepoint that rolls back drops what
+it queued (``discard_after``).
 """
 
 from __future__ import annotations
@@ -10,10 +14,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, SessionTransaction
 
 from backend.audit.chain import GENESIS, Entry, Problem, entry_hash, verify
 from backend.audit.models import AuditEntry, AuditHead
@@ -21,6 +26,7 @@ from backend.core.settings import Settings
 from backend.core.types import utcnow
 
 KEY_INFO = "xuncha_audit_key"
+PENDING_INFO = "xuncha_audit_pending"
 _BATCH = 1000
 
 
@@ -37,10 +43,50 @@ def record(
     subject_type: str,
     subject_id: str | int,
     **details: Any,
-) -> AuditEntry:
-    key = session.info.get(KEY_INFO)
-    if not isinstance(key, bytes):
+) -> None:
+    """Queue an entry; it is appended when ``session``'s transaction commits."""
+    if not isinstance(session.info.get(KEY_INFO), bytes):
         raise RuntimeError("this session has no audit key (build sessions through Runtime)")
+    pending: list[_Pending] = session.info.setdefault(PENDING_INFO, [])
+    pending.append(_Pending(utcnow(), actor, action, subject_type, str(subject_id), details))
+
+
+def pending_mark(session: Session) -> int:
+    """Where the queue stands now (before a savepoint), for ``discard_after``."""
+    return len(session.info.get(PENDING_INFO, []))
+
+
+def discard_after(session: Session, mark: int) -> None:
+    """Forget what was queued since ``mark``: its savepoint rolled back."""
+    pending = session.info.get(PENDING_INFO)
+    if pending:
+        del pending[mark:]
+
+
+@dataclass(frozen=True)
+class _Pending:
+    at: datetime
+    actor: str
+    action: str
+    subject_type: str
+    subject_id: str
+    details: dict[str, Any]
+
+
+@event.listens_for(Session, "before_commit")
+def _append_pending(session: Session) -> None:
+    pending: list[_Pending] = session.info.pop(PENDING_INFO, [])
+    if pending:
+        _append(session, session.info[KEY_INFO], pending)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_pending(session: Session, previous_transaction: SessionTransaction) -> None:
+    if previous_transaction.parent is None:  # the whole transaction, not a savepoint
+        session.info.pop(PENDING_INFO, None)
+
+
+def _append(session: Session, key: bytes, pending: list[_Pending]) -> None:
     head = session.scalar(
         select(AuditHead)
         .where(AuditHead.id == 1)
@@ -51,31 +97,31 @@ def record(
         head = AuditHead(id=1, seq=0, hash=GENESIS)
         session.add(head)
         session.flush()
-    entry = AuditEntry(
-        seq=head.seq + 1,
-        at=utcnow(),
-        actor=actor,
-        action=action,
-        subject_type=subject_type,
-        subject_id=str(subject_id),
-        details=details,
-        prev_hash=head.hash,
-    )
-    entry.hash = entry_hash(
-        key,
-        seq=entry.seq,
-        at=entry.at,
-        actor=actor,
-        action=action,
-        subject_type=subject_type,
-        subject_id=entry.subject_id,
-        details=details,
-        prev_hash=entry.prev_hash,
-    )
-    session.add(entry)
-    head.seq, head.hash = entry.seq, entry.hash
+    for item in pending:
+        entry = AuditEntry(
+            seq=head.seq + 1,
+            at=item.at,
+            actor=item.actor,
+            action=item.action,
+            subject_type=item.subject_type,
+            subject_id=item.subject_id,
+            details=item.details,
+            prev_hash=head.hash,
+        )
+        entry.hash = entry_hash(
+            key,
+            seq=entry.seq,
+            at=entry.at,
+            actor=entry.actor,
+            action=entry.action,
+            subject_type=entry.subject_type,
+            subject_id=entry.subject_id,
+            details=entry.details,
+            prev_hash=entry.prev_hash,
+        )
+        session.add(entry)
+        head.seq, head.hash = entry.seq, entry.hash
     session.flush()
-    return entry
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,9 @@ def get(session: Session, case_id: int) -> Case | None:
 
 
 def get_for_update(session: Session, case_id: int) -> Case | None:
-    """The case, locked until the transaction ends (two coordinators acting at once queue)."""
+    """The case, locked until the transaction ends (two coordinators acting at once queue);
+    pending changes are flushed first (the row is re-read under the lock)."""
+    session.flush()
     return session.scalar(
         select(Case)
         .where(Case.id == case_id)
@@ -134,6 +136,7 @@ def task(session: Session, task_id: str) -> Task | None:
 
 
 def task_for_update(session: Session, task_id: str) -> Task | None:
+    session.flush()  # the row is re-read under the lock: keep this session's changes
     return session.scalar(
         select(Task)
         .where(Task.id == task_id)

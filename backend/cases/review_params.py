@@ -11,6 +11,7 @@ from pydantic import Field
 from backend.cases.models import CaseSource, CaseStatus
 from backend.cases.review import CaseFilter
 from backend.cases.review_errors import InvalidTimeRange
+from backend.core.params import DateTimeText
 from backend.grids.api_common import parse_bbox
 
 SortName = Literal["-created_at", "created_at", "-updated_at", "step_deadline"]
@@ -35,9 +36,9 @@ def case_filter(
     ] = None,
     department_code: Annotated[str | None, Query(min_length=1, max_length=40)] = None,
     created_from: Annotated[
-        datetime | None, Query(description="RFC 3339, inclusive (created_at)")
+        DateTimeText | None, Query(description="RFC 3339, inclusive (created_at)")
     ] = None,
-    created_to: Annotated[datetime | None, Query(description="RFC 3339, exclusive")] = None,
+    created_to: Annotated[DateTimeText | None, Query(description="RFC 3339, exclusive")] = None,
     bbox: Annotated[
         str | None, Query(max_length=200, description="min_lon,min_lat,max_lon,max_lat (WGS-84)")
     ] = None,

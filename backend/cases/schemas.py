@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 
 from backend.cases.models import CaseSource
-from backend.core.schemas import InputModel
+from backend.core.params import DB_ID_MAX
+from backend.core.schemas import InputModel, NonBlankText
 
 DEPARTMENT_KINDS = (
     "enforcement",  # 执法中队
@@ -29,20 +30,23 @@ class ActionIn(InputModel):
         max_length=2000,
         description="Required for decline, return, redispatch and rework (the reason)",
     )
-    expected_version: int | None = Field(
+    expected_version: StrictInt | None = Field(
         default=None, ge=1, description="Refuse (409 case_changed) if the case moved on since"
     )
     department_code: str | None = Field(
         default=None, max_length=40, description="dispatch / redispatch: the responsible unit"
     )
-    into_case_id: int | None = Field(
-        default=None, ge=1, description="void: the case this one duplicates (its reports move)"
+    into_case_id: StrictInt | None = Field(
+        default=None,
+        ge=1,
+        le=DB_ID_MAX,
+        description="void: the case this one duplicates (its reports move)",
     )
 
 
 class LocationIn(InputModel):
-    lon: float = Field(ge=-180, le=180)
-    lat: float = Field(ge=-90, le=90)
+    lon: StrictFloat = Field(ge=-180, le=180, allow_inf_nan=False)
+    lat: StrictFloat = Field(ge=-90, le=90, allow_inf_nan=False)
     crs: str = Field(default="wgs84", description="wgs84, cgcs2000, gcj02 or bd09")
 
 
@@ -50,7 +54,7 @@ class CaseCreate(InputModel):
     source: CaseSource = Field(description="Not `inspector`: phones report through sync")
     source_ref: str | None = Field(default=None, max_length=64, examples=["12345-20261123-0042"])
     category_code: str = Field(pattern=r"^[0-9]{2,6}$", examples=["0504"])
-    description: str = Field(min_length=1, max_length=2000)
+    description: NonBlankText = Field(min_length=1, max_length=2000)
     address: str = Field(default="", max_length=500)
     location: LocationIn
 
@@ -172,10 +176,10 @@ class CaseList(BaseModel):
 
 class DepartmentIn(InputModel):
     code: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{1,39}$", examples=["xh-zfzd-1"])
-    name: str = Field(min_length=1, max_length=100, examples=["西湖区城管执法一中队"])
+    name: NonBlankText = Field(min_length=1, max_length=100, examples=["西湖区城管执法一中队"])
     kind: str = Field(pattern="^(" + "|".join(DEPARTMENT_KINDS) + ")$")
     unit_code: str | None = Field(default=None, pattern=r"^[0-9]{6}(?:[0-9]{3}){0,2}$")
-    active: bool = True
+    active: StrictBool = True  # not 0/1 or "yes": a boolean, as documented
 
 
 class DepartmentOut(BaseModel):

@@ -32,7 +32,12 @@ def list_categories(session: SessionDep, _user: CurrentUser) -> CategoryTree:
     return CategoryTree(items=roots)
 
 
-@router.get("/export", operation_id="exportCategories")
+@router.get(
+    "/export",
+    operation_id="exportCategories",
+    response_class=Response,
+    responses={200: {"content": {m: {} for m in MEDIA.values()}, "description": "The file"}},
+)
 def export_categories(
     session: SessionDep,
     _user: CurrentUser,

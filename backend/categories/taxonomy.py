@@ -33,9 +33,11 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, TypeGuard
 
 import yaml
+
+from backend.core import yaml_files
 
 __all__ = [
     "DEFAULT_DUP_RADIUS_M",
@@ -104,7 +106,8 @@ def parse(data: bytes) -> list[CategorySpec]:
     if not isinstance(document, dict):
         raise TaxonomyProblems(["the file must be a mapping with 'version' and 'categories'"])
     problems: list[str] = []
-    if document.get("version") != FILE_VERSION:
+    version = document.get("version")
+    if type(version) is not int or version != FILE_VERSION:  # not `true`, which == 1
         problems.append(f"version must be {FILE_VERSION}")
     roots = document.get("categories")
     if not isinstance(roots, list) or not roots:
@@ -169,12 +172,11 @@ def format_minutes(minutes: int) -> str:
 
 def _load(text: str) -> Any:
     try:
-        # Anchors and aliases are refused before loading: a few lines of them can expand to
-        # gigabytes ("billion laughs"), and a category file has no use for them.
-        for token in yaml.scan(text, Loader=yaml.SafeLoader):
-            if isinstance(token, yaml.AnchorToken | yaml.AliasToken):
-                raise TaxonomyProblems(["YAML anchors and aliases are not allowed"])
-        return yaml.safe_load(text)
+        # Anchors, aliases and deep nesting are refused while scanning (yaml_files): a few
+        # lines of them cost gigabytes or minutes, and a category file has no use for them.
+        return yaml_files.load(text)
+    except yaml_files.UnsafeYAML as exc:
+        raise TaxonomyProblems([str(exc)]) from None
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" (line {where.line + 1})" if where is not None else ""
@@ -198,12 +200,12 @@ class _Walker:
             self.problems.append(f"{where}: unknown field {unknown!r}")
         code = self._code(node.get("code"), where, parent)
         key = self._key(node.get("key"), where)
-        name = node.get("name")
-        if not isinstance(name, str) or not name.strip() or len(name) > 100:
+        name = _joined(node.get("name"))
+        if not _storable(name) or not name.strip() or len(name) > 100:
             self.problems.append(f"{where}.name: 1-100 characters of text")
             name = ""
-        description = node.get("description", "")
-        if not isinstance(description, str) or len(description) > 1000:
+        description = _joined(node.get("description", ""))
+        if not _storable(description) or len(description) > 1000:
             self.problems.append(f"{where}.description: at most 1000 characters of text")
             description = ""
         own_measure = node.get("measure", inherited.measure)
@@ -312,6 +314,22 @@ class _Walker:
                 )
                 minutes = None
         return (None if radius is None else float(radius)), minutes
+
+
+def _joined(value: Any) -> Any:
+    return yaml_files.join_surrogates(value) if isinstance(value, str) else value
+
+
+def _storable(value: Any) -> TypeGuard[str]:
+    """Text a database can hold: no NUL (PostgreSQL refuses it) and no lone surrogate, which
+    a JSON ``"\\ud800"`` or YAML ``"\\udc00"`` escape yields and no UTF-8 encoder accepts."""
+    if not isinstance(value, str) or "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)

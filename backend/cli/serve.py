@@ -119,6 +119,9 @@ def _run(settings: Settings, host: str, port: int, workers: int) -> None:
         workers=workers,
         log_config=None,
         access_log=False,
+        # The client address (per-address login limits) comes from X-Forwarded-For only
+        # when the peer is one of these proxies (None: uvicorn's default, 127.0.0.1).
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
 
 

@@ -106,6 +106,7 @@ def create_db_engine(settings: Settings) -> Engine:
         engine = create_engine(
             settings.url,
             echo=settings.database_echo,
+            hide_parameters=True,  # no values (password hashes, secrets' digests) in logs/errors
             connect_args={"check_same_thread": False, "isolation_level": None},
             # Pooled: opening a connection (file open + four PRAGMAs) cost more than the
             # short transactions of an upload chunk themselves. Threads share the pool;
@@ -120,7 +121,9 @@ def create_db_engine(settings: Settings) -> Engine:
     return create_engine(
         settings.url,
         echo=settings.database_echo,
+        hide_parameters=True,  # no values (password hashes, secrets' digests) in logs/errors
         pool_size=settings.database_pool_size,
+        pool_timeout=settings.database_pool_timeout_s,
         pool_pre_ping=True,
     )
 

@@ -7,6 +7,7 @@ so a phone app needs exactly one error parser.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -15,7 +16,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from backend.core.errors import XunchaError
 from backend.core.request_context import current_request_id
@@ -25,6 +28,7 @@ TRANSIENT_DATABASE_ERRORS: tuple[type[Exception], ...] = (
     OperationalError,
     InterfaceError,
     DisconnectionError,
+    PoolTimeout,  # every connection busy for database_pool_timeout_s: overloaded, retry
 )
 log = logging.getLogger("xuncha.errors")
 
@@ -68,6 +72,13 @@ class Problem(BaseModel):
 
 class ProblemResponse(JSONResponse):
     media_type = PROBLEM_MEDIA_TYPE
+
+    def render(self, content: Any) -> bytes:
+        # A problem may quote the client's input back (an unknown member's name, say); a lone
+        # surrogate from a JSON "\\ud800" escape has no UTF-8 form and becomes "?" here
+        # instead of turning the answer into a 500.
+        text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return text.encode("utf-8", "replace")
 
 
 def problem_response(
@@ -123,13 +134,42 @@ async def _on_validation_error(_request: Request, exc: Exception) -> ProblemResp
     )
 
 
-async def _on_http_exception(_request: Request, exc: Exception) -> ProblemResponse:
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path: Starlette's 405 names only the methods of
+    the first route with the path, RFC 9110 §15.5.6 wants all of the resource's."""
+    routes = request.app.router.routes
+    return ", ".join(
+        method
+        for method in _METHODS
+        if any(r.matches({**request.scope, "method": method})[0] is Match.FULL for r in routes)
+    )
+
+
+def _json_body_invalid(cause: BaseException) -> ProblemResponse:
+    """FastAPI reports a JSON body that does not parse as a validation error, but one that is
+    not UTF-8 or is nested too deeply for the parser as a bare 400: the same mistake, so the
+    same answer (malformed multipart bodies stay 400 bad_request)."""
+    reason = "not UTF-8" if isinstance(cause, UnicodeDecodeError) else "nested too deeply"
+    message = f"the body is not valid JSON ({reason})"
+    issue = {"loc": ["body"], "msg": message, "type": "json_invalid"}
+    return problem_response(
+        422, "validation_error", "The request is not valid", f"body: {message}", errors=[issue]
+    )
+
+
+async def _on_http_exception(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError | RecursionError):
+        return _json_body_invalid(exc.__cause__)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     title = code.replace("_", " ").capitalize()
-    return problem_response(
-        exc.status_code, code, title, str(exc.detail), dict(exc.headers or {}) or None
-    )
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405 and (allowed := _allowed_methods(request)):
+        headers["Allow"] = allowed
+    return problem_response(exc.status_code, code, title, str(exc.detail), headers or None)
 
 
 async def _on_protocol_error(_request: Request, exc: Exception) -> ProblemResponse:
@@ -181,14 +221,25 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _on_unexpected)
 
 
-PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {}}, "description": description}
-    for status, description in {
+def problem_responses(descriptions: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for problem documents with these statuses (``model``
+    registers the Problem schema; the content entry applies it to problem+json)."""
+    content = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    return {
+        status: {"model": Problem, "content": content, "description": description}
+        for status, description in descriptions.items()
+    }
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = problem_responses(
+    {
+        400: "Malformed request (bad_request: unparseable body; request_aborted; protocol codes)",
         401: "Not authenticated",
         403: "Not allowed",
         404: "Not found",
         409: "Conflict",
+        413: "Request body too large (payload_too_large or a domain code)",
         422: "Invalid input (validation_error or a domain code)",
         503: "Database unavailable (database_unavailable); retry",
-    }.items()
-}
+    }
+)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, field_validator
+from pydantic import AfterValidator, BaseModel, field_validator
 
 
 def contains_nul(value: Any) -> bool:
@@ -15,6 +15,17 @@ def contains_nul(value: Any) -> bool:
     if isinstance(value, dict):
         return any(contains_nul(k) or contains_nul(v) for k, v in value.items())
     return False
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank (only white space)")
+    return value
+
+
+# Text that must say something: refused when it is only white space (ideographic spaces
+# included), which would otherwise be stored as an empty name or description.
+NonBlankText = Annotated[str, AfterValidator(_not_blank)]
 
 
 class InputModel(BaseModel):

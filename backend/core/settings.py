@@ -46,6 +46,12 @@ class Settings(BaseSettings):
         "production: postgresql+psycopg://user:pass@host/db",
     )
     database_pool_size: int = 10
+    # How long a request waits for a free connection before it is answered 503 (and the
+    # client retries later): under overload, failing fast beats queueing for half a minute.
+    database_pool_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    # Requests handled at once per process (the threadpool of sync endpoints); keep it at or
+    # below database_pool_size so a request never waits for a connection while holding one.
+    request_threads: int = Field(default=8, ge=1, le=200)
     database_echo: bool = False
 
     object_store: Literal["local", "s3"] | None = None
@@ -77,6 +83,32 @@ class Settings(BaseSettings):
     enrollment_code_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
     public_base_url: str | None = Field(
         default=None, description="Base URL phones use (printed into enrollment QR codes)"
+    )
+
+    # Failed attempts at the doors that take secrets (backend.accounts.throttle): counted in
+    # the database, so every worker process sees the same counts; a sliding window.
+    auth_window_minutes: int = Field(
+        default=15, ge=1, le=24 * 60, description="Window the failed-attempt limits count in"
+    )
+    login_max_failures_per_user: int = Field(
+        default=5, ge=1, description="Failed logins per username per window, then 429"
+    )
+    login_max_failures_per_ip: int = Field(
+        default=20, ge=1, description="Failed logins per client address per window, then 429"
+    )
+    enroll_max_failures_per_ip: int = Field(
+        default=10, ge=1, description="Wrong enrollment codes per client address per window"
+    )
+    device_token_max_failures_per_ip: int = Field(
+        default=30, ge=1, description="Wrong device credentials per client address per window"
+    )
+    failed_login_audit_per_minute: int = Field(
+        default=60, ge=1, description="Failed logins recorded in the audit log per minute, at most"
+    )
+    forwarded_allow_ips: str | None = Field(
+        default=None,
+        description="Reverse proxies whose X-Forwarded-For is trusted for the client address "
+        "(uvicorn's --forwarded-allow-ips; default 127.0.0.1)",
     )
 
     timezone: str = Field(

@@ -6,12 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 
+from backend.accounts import throttle
 from backend.accounts.deps import AdminUser
-from backend.core.deps import SessionDep, SettingsDep
+from backend.core.deps import RuntimeDep, SessionDep, SettingsDep
 from backend.core.params import DB_ID_MAX, IdPath
 from backend.core.problems import PROBLEM_RESPONSES
 from backend.core.types import utcnow
 from backend.devices import service
+from backend.devices.errors import DeviceCredentialsInvalid, EnrollmentCodeInvalid
 from backend.devices.schemas import (
     DeviceList,
     DeviceOut,
@@ -42,11 +44,24 @@ def create_enrollment_code(
     )
 
 
-@router.post("/devices/enroll", operation_id="enrollDevice", status_code=201)
-def enroll(body: EnrollIn, session: SessionDep, settings: SettingsDep) -> EnrollOut:
-    """Exchange an enrollment code for device credentials (the secret is shown once)."""
-    done = service.enroll(
-        session, settings, body.code, body.device_name, body.platform, body.app_version
+@router.post(
+    "/devices/enroll",
+    operation_id="enrollDevice",
+    status_code=201,
+    responses=throttle.TOO_MANY_ATTEMPTS_RESPONSE,
+)
+def enroll(body: EnrollIn, request: Request, runtime: RuntimeDep) -> EnrollOut:
+    """Exchange an enrollment code for device credentials (the secret is shown once).
+
+    Wrong codes are limited per client address (429 `too_many_attempts`)."""
+    settings = runtime.settings
+    done = throttle.guarded(
+        runtime,
+        throttle.enroll_limits(settings, _client(request)),
+        lambda session: service.enroll(
+            session, settings, body.code, body.device_name, body.platform, body.app_version
+        ),
+        failures=(EnrollmentCodeInvalid,),
     )
     return EnrollOut(
         device_id=done.device.id,
@@ -58,11 +73,26 @@ def enroll(body: EnrollIn, session: SessionDep, settings: SettingsDep) -> Enroll
     )
 
 
-@router.post("/devices/token", operation_id="deviceToken")
-def device_token(body: DeviceTokenIn, session: SessionDep, settings: SettingsDep) -> DeviceTokenOut:
-    """A fresh short-lived access token for an enrolled device."""
-    token, ttl = service.device_token(session, settings, body.device_id, body.device_secret)
+@router.post(
+    "/devices/token", operation_id="deviceToken", responses=throttle.TOO_MANY_ATTEMPTS_RESPONSE
+)
+def device_token(body: DeviceTokenIn, request: Request, runtime: RuntimeDep) -> DeviceTokenOut:
+    """A fresh short-lived access token for an enrolled device.
+
+    Wrong device credentials are limited per client address (429 `too_many_attempts`);
+    a revoked device or deactivated account is told so and not counted."""
+    settings = runtime.settings
+    token, ttl = throttle.guarded(
+        runtime,
+        throttle.device_token_limits(settings, _client(request)),
+        lambda session: service.device_token(session, settings, body.device_id, body.device_secret),
+        failures=(DeviceCredentialsInvalid,),
+    )
     return DeviceTokenOut(access_token=token, expires_in=ttl, server_time=utcnow())
+
+
+def _client(request: Request) -> str:
+    return throttle.client_address(request.client.host if request.client else None)
 
 
 @router.get("/devices", operation_id="listDevices")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from backend.accounts.models import Role
-from backend.core.schemas import InputModel
+from backend.core.schemas import InputModel, NonBlankText
 
 SEMVER_PATTERN = r"^\d+(\.\d+){0,2}([-+][\w.+-]*)?$"
 
@@ -21,12 +21,12 @@ class EnrollmentCodeOut(BaseModel):
 
 class EnrollIn(InputModel):
     code: str = Field(min_length=4, max_length=40)
-    device_name: str = Field(min_length=1, max_length=100)
+    device_name: NonBlankText = Field(min_length=1, max_length=100)
     platform: Literal["android", "ios", "other"]
     app_version: str = Field(
         min_length=1, max_length=40, pattern=r"^\d+(\.\d+){0,2}([-+][\w.+-]*)?$"
     )
-    protocol_version: int = Field(default=1, ge=1, le=1000)
+    protocol_version: StrictInt = Field(default=1, ge=1, le=1000)
 
 
 class EnrolledUser(BaseModel):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -10,7 +9,7 @@ from fastapi import APIRouter, Query
 from backend.accounts.deps import AdminUser, CurrentUser
 from backend.core.deps import SessionDep
 from backend.core.errors import InvalidInput
-from backend.core.params import IdPath
+from backend.core.params import DateText, IdPath
 from backend.core.problems import PROBLEM_RESPONSES
 from backend.grids import service
 from backend.grids.api_common import GridCodePath
@@ -24,7 +23,7 @@ def list_assignments(
     code: GridCodePath,
     session: SessionDep,
     _user: CurrentUser,
-    at: Annotated[date | None, Query(description="Only those in effect on this day")] = None,
+    at: Annotated[DateText | None, Query(description="Only those in effect on this day")] = None,
 ) -> AssignmentList:
     """Responsibility history of a grid (网格员, 责任单位), oldest first."""
     return AssignmentList(

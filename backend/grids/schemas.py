@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from backend.core.params import DateText
 from backend.core.schemas import InputModel
 from backend.geo.crs import LocationCRS
 from backend.grids.matcher import MatchKind
@@ -104,8 +105,8 @@ class AssignmentIn(InputModel):
     )
     phone: str | None = Field(default=None, max_length=40, pattern=r"^[0-9+\- ]{3,40}$")
     note: str | None = Field(default=None, max_length=2000)
-    effective_from: date
-    effective_to: date | None = Field(default=None, description="Exclusive end date")
+    effective_from: DateText
+    effective_to: DateText | None = Field(default=None, description="Exclusive end date")
 
     @field_validator("role", "assignee_name")
     @classmethod
@@ -117,7 +118,7 @@ class AssignmentIn(InputModel):
 
 
 class AssignmentEnd(InputModel):
-    effective_to: date = Field(description="First day the assignment no longer applies")
+    effective_to: DateText = Field(description="First day the assignment no longer applies")
 
 
 class AssignmentOut(BaseModel):

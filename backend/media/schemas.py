@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 
 from backend.core.schemas import InputModel
 
@@ -14,7 +14,7 @@ ContentType = Literal["image/jpeg", "image/heic", "image/heif", "image/png", "im
 
 class UploadTargetIn(InputModel):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="Lower-case hex, as declared")
-    size: int = Field(ge=1, le=200 * 1024 * 1024)
+    size: StrictInt = Field(ge=1, le=200 * 1024 * 1024)
     content_type: ContentType
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import tempfile
 import uuid
 from collections.abc import Iterable
@@ -31,9 +32,14 @@ from backend.media.models import Photo, PhotoState, PhotoUpload, UploadKind
 from backend.reports.models import Report
 from backend.storage.base import ObjectNotFound, ObjectStore, PresignedRequest
 
+# How reports declare photo ids (sync: lower-case, hyphenated UUIDs): nothing else can match.
+PHOTO_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.ASCII)
+
 
 def declared(session: Session, photo_id: str, user_id: int) -> tuple[Photo, Report]:
     """The photo and its report, if a report of this user declares it (else 404, no leak)."""
+    if not PHOTO_ID.fullmatch(photo_id):  # e.g. a tus Upload-Metadata value with a NUL in it
+        raise PhotoNotDeclared(f"no report of yours declares photo {photo_id[:40]!r}")
     row = session.execute(
         select(Photo, Report)
         .join(Report, Report.id == Photo.report_id)

@@ -19,13 +19,30 @@ from backend.accounts.deps import (
 from backend.core.db import transaction
 from backend.core.deps import RuntimeDep, SessionDep
 from backend.core.errors import UnsupportedMediaType
-from backend.core.problems import problem_response
+from backend.core.problems import PROBLEM_RESPONSES, problem_response, problem_responses
 from backend.core.streams import SpooledBody, spool_request
 from backend.media import tus
 from backend.media.errors import TusVersionUnsupported
 from backend.media.models import PhotoUpload
 
-router = APIRouter(prefix="/api/v1/uploads", tags=["uploads (tus)"])
+# Success answers carry no body (the tus headers say it all); errors are problem documents.
+TUS_PROBLEMS = {
+    **PROBLEM_RESPONSES,
+    **problem_responses(
+        {
+            410: "The upload expired or was terminated (upload_gone)",
+            412: "Tus-Resumable: 1.0.0 is required (tus_version_unsupported)",
+            415: "PATCH needs application/offset+octet-stream; not a photo type",
+            460: "Upload-Checksum does not match the chunk (upload_checksum_mismatch)",
+        }
+    ),
+}
+router = APIRouter(
+    prefix="/api/v1/uploads",
+    tags=["uploads (tus)"],
+    responses=TUS_PROBLEMS,
+    default_response_class=Response,
+)
 UploadIdPath = Annotated[str, Path(min_length=36, max_length=36)]
 OFFSET_TYPE = "application/offset+octet-stream"
 
@@ -49,7 +66,12 @@ def _headers(upload: PhotoUpload) -> dict[str, str]:
     }
 
 
-@router.options("", operation_id="tusOptions", status_code=204)
+@router.options(
+    "",
+    operation_id="tusOptions",
+    status_code=204,
+    responses={204: {"description": "tus capabilities"}},
+)
 def options(runtime: RuntimeDep) -> Response:
     """What this tus server supports."""
     return Response(
@@ -63,7 +85,12 @@ def options(runtime: RuntimeDep) -> Response:
     )
 
 
-@router.post("", operation_id="tusCreate", status_code=201)
+@router.post(
+    "",
+    operation_id="tusCreate",
+    status_code=201,
+    responses={201: {"description": "Created; `Location` is the upload URL"}},
+)
 def create(
     request: Request,
     session: SessionDep,
@@ -86,7 +113,12 @@ def create(
     return Response(status_code=201, headers={"Location": location, **_headers(upload)})
 
 
-@router.head("/{upload_id}", operation_id="tusHead", name="tusHead")
+@router.head(
+    "/{upload_id}",
+    operation_id="tusHead",
+    name="tusHead",
+    responses={200: {"description": "`Upload-Offset`, `Upload-Length`, `Upload-Expires`"}},
+)
 def head(
     upload_id: UploadIdPath, session: SessionDep, principal: CurrentPrincipal, _version: TusVersion
 ) -> Response:
@@ -128,7 +160,18 @@ async def _chunk(request: Request, runtime: RuntimeDep, _planned: Planned) -> Sp
     return await spool_request(request, runtime.settings.photo_max_bytes, algorithms)
 
 
-@router.patch("/{upload_id}", operation_id="tusPatch", status_code=204)
+@router.patch(
+    "/{upload_id}",
+    operation_id="tusPatch",
+    status_code=204,
+    responses={204: {"description": "Appended; `Upload-Offset` is the new offset"}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {OFFSET_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
 def patch(
     request: Request,
     runtime: RuntimeDep,
@@ -157,7 +200,12 @@ def patch(
     return Response(status_code=204, headers=_headers(done.upload))
 
 
-@router.delete("/{upload_id}", operation_id="tusTerminate", status_code=204)
+@router.delete(
+    "/{upload_id}",
+    operation_id="tusTerminate",
+    status_code=204,
+    responses={204: {"description": "Terminated"}},
+)
 def terminate(
     upload_id: UploadIdPath,
     runtime: RuntimeDep,

@@ -16,7 +16,11 @@ def get(session: Session, report_id: str) -> Report | None:
 
 
 def get_for_update(session: Session, report_id: str) -> Report | None:
-    """The report, locked until commit: concurrent edits from two phones queue here."""
+    """The report, locked until commit: concurrent edits from two phones queue here.
+
+    Re-read from the database (another transaction may have changed it before we got the
+    lock), so this session's pending changes are flushed first, never overwritten."""
+    session.flush()
     return session.scalar(
         select(Report)
         .where(Report.id == report_id)

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from backend.accounts.models import User
+from backend.audit import service as audit
 from backend.core.errors import Conflict, Forbidden
 from backend.core.problems import TRANSIENT_DATABASE_ERRORS
 from backend.devices import repository as devices
@@ -92,10 +93,12 @@ def _apply_one(
     args: dict[str, object],
 ) -> MutationResult:
     savepoint = session.begin_nested()
+    audit_mark = audit.pending_mark(session)
     try:
         applied = apply_mutation(session, context, mutation_id, name, dict(args))
         if applied.result.status in _NO_EFFECT:
             savepoint.rollback()
+            audit.discard_after(session, audit_mark)
         else:
             savepoint.commit()
     except RETRYABLE:
@@ -103,6 +106,7 @@ def _apply_one(
         # report/photo id first: nothing of this mutation stays and it is not counted; the
         # device sends it (and everything after it) again, and then it replays or resolves.
         savepoint.rollback()
+        audit.discard_after(session, audit_mark)
         log.warning(
             "mutation %s of device %s will be retried", mutation_id, device.id, exc_info=True
         )
@@ -117,6 +121,7 @@ def _apply_one(
         # A server bug must not block this device's queue for ever (every retry would hit it
         # again): the mutation is answered as rejected and the error is logged loudly.
         savepoint.rollback()
+        audit.discard_after(session, audit_mark)
         log.exception("mutation %s of device %s failed", mutation_id, device.id)
         applied = Applied(
             MutationResult(

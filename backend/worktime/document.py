@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from backend.core import yaml_files
 from backend.worktime.calendar import OFFICE_HOURS, WorkCalendar
 
 __all__ = ["DAYS", "CalendarProblems", "dump", "parse"]
@@ -41,13 +42,16 @@ def parse(data: bytes) -> WorkCalendar:
     if len(data) > MAX_BYTES:
         raise CalendarProblems([f"the file is larger than {MAX_BYTES} bytes"])
     try:
-        document = yaml.safe_load(data.decode("utf-8-sig"))
+        document = yaml_files.load(data.decode("utf-8-sig"))
     except (UnicodeDecodeError, yaml.YAMLError):
         raise CalendarProblems(["the file is not UTF-8 YAML or JSON"]) from None
+    except yaml_files.UnsafeYAML as exc:  # aliases or deep nesting: minutes of CPU, gigabytes
+        raise CalendarProblems([str(exc)]) from None
     if not isinstance(document, dict):
         raise CalendarProblems(["the file must be a mapping (version, timezone, hours, …)"])
     problems = [f"unknown field {k!r}" for k in sorted(set(map(str, document)) - _FIELDS)]
-    if document.get("version") != 1:
+    version = document.get("version")
+    if type(version) is not int or version != 1:  # not `true`, which == 1
         problems.append("version must be 1")
     zone = document.get("timezone", "Asia/Shanghai")
     try:

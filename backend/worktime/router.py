@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from backend.accounts.deps import AdminUser, CurrentUser
 from backend.core.deps import SessionDep
 from backend.core.errors import InvalidInput, PayloadTooLarge
+from backend.core.params import DateTimeText
 from backend.core.problems import PROBLEM_RESPONSES
 from backend.worktime import service
 from backend.worktime.calendar import parse_duration
@@ -28,7 +29,12 @@ class DeadlineOut(BaseModel):
     deadline: datetime = Field(description="When that much working time has passed")
 
 
-@router.get("", operation_id="getCalendar")
+@router.get(
+    "",
+    operation_id="getCalendar",
+    response_class=Response,
+    responses={200: {"content": {m: {} for m in MEDIA.values()}, "description": "The file"}},
+)
 def get_calendar(
     session: SessionDep,
     _user: CurrentUser,
@@ -42,7 +48,7 @@ def get_calendar(
 def deadline(
     session: SessionDep,
     _user: CurrentUser,
-    start: Annotated[datetime, Query(description="RFC 3339 with offset")],
+    start: Annotated[DateTimeText, Query(description="RFC 3339 with offset")],
     limit: Annotated[str, Query(description="Working time: 30m, 4h, 7d", max_length=8)],
 ) -> DeadlineOut:
     """When a time limit that starts at ``start`` runs out on the working calendar."""
@@ -53,12 +59,11 @@ def deadline(
         minutes = parse_duration(limit, calendar.day_minutes)
     except ValueError as exc:
         raise InvalidInput(str(exc)) from None
-    return DeadlineOut(
-        start=start,
-        limit=limit,
-        working_minutes=minutes,
-        deadline=calendar.deadline(start, minutes),
-    )
+    try:
+        end = calendar.deadline(start, minutes)
+    except (ValueError, OverflowError):  # no end within ten years, or past the year 9999
+        raise InvalidInput(f"{limit} from {start.isoformat()} ends beyond the calendar") from None
+    return DeadlineOut(start=start, limit=limit, working_minutes=minutes, deadline=end)
 
 
 @router.post("/import", operation_id="importCalendar")

@@ -87,7 +87,8 @@ def _s3(endpoint: str | None) -> S3Service:
 
 def _run(args: argparse.Namespace, out: Path, admin_url: str, s3: S3Service) -> dict[str, Any]:
     url = create_database(admin_url, "xuncha_load")
-    settings = production_settings(url, s3, out / "var", log_json=True)
+    # Production defaults for the pool (the test helper uses 5 for parallel test runs).
+    settings = production_settings(url, s3, out / "var", log_json=True, database_pool_size=10)
     engine = create_db_engine(settings)
     migrate.upgrade(engine)
     engine.dispose()
@@ -105,9 +106,12 @@ def _run(args: argparse.Namespace, out: Path, admin_url: str, s3: S3Service) -> 
     server.start()
     sampler = RssSampler(server)
     sampler.start()
+    waits = WaitSampler(url, out / "pg_waits.log")
+    waits.start()
     try:
         _locust(args, out, server.url, seed_file)
     finally:
+        waits.stop()
         sampler.stop()
         server.stop()
     stats = _stats(out / "stats_stats.csv")
@@ -212,6 +216,39 @@ class RssSampler(threading.Thread):
 
     def peaks_mb(self) -> list[float]:
         return sorted((round(kb / 1024, 1) for kb in self.peak_kb.values()), reverse=True)
+
+
+class WaitSampler(threading.Thread):
+    """Every 2 s, what the database's sessions wait for (pg_stat_activity), to a log file:
+    where a slow run spends its time (locks, I/O, the client)."""
+
+    def __init__(self, url: str, path: Path) -> None:
+        super().__init__(daemon=True)
+        self.url, self.path = url, path
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(self.url, pool_size=1)
+        query = text(
+            "SELECT state, coalesce(wait_event_type, '') || ':' || coalesce(wait_event, ''), "
+            "left(regexp_replace(query, '\\s+', ' ', 'g'), 90), count(*) "
+            "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
+            "GROUP BY 1, 2, 3 ORDER BY 4 DESC LIMIT 8"
+        )
+        with self.path.open("w") as out:
+            while not self._stop_event.wait(2.0):
+                with engine.connect() as conn:
+                    rows = conn.execute(query).all()
+                out.write(f"-- {time.strftime('%H:%M:%S')}\n")
+                out.writelines(f"{n:4} {state} {wait} {q}\n" for state, wait, q, n in rows)
+                out.flush()
+        engine.dispose()
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(timeout=5)
 
 
 def _children(pid: int) -> list[int]:

@@ -145,6 +145,28 @@ def test_unreachable_database_is_503(tmp_path, s3_service) -> None:
         harness.runtime.close()
 
 
+def test_an_exhausted_connection_pool_is_503_not_500(
+    postgis_url: str, tmp_path, s3_service
+) -> None:
+    """Overload: every pooled connection busy past the pool timeout answers 503 with
+    Retry-After (phones retry later), never a 500."""
+    settings = production_settings(
+        postgis_url, s3_service, tmp_path, database_pool_size=1, database_pool_timeout_s=0.3
+    )
+    harness = make_harness("production", settings)
+    held = [harness.runtime.engine.connect() for _ in range(11)]  # 1 + the overflow of 10
+    try:
+        response = harness.client.post(
+            "/api/v1/auth/token", json={"username": "a", "password": "b"}
+        )
+        assert_problem(response, 503, "database_unavailable")
+        assert response.headers["retry-after"] == "2"
+    finally:
+        for connection in held:
+            connection.close()
+        harness.runtime.close()
+
+
 def test_embedded_reads_do_not_wait_for_a_writer(sqlite_url: str, tmp_path) -> None:
     """SQLite only: read requests use a deferred BEGIN, so a writer's lock does not stall them."""
     city_api = make_harness("embedded", embedded_settings(sqlite_url, tmp_path / "var"))

@@ -15,7 +15,7 @@ from tests.support.grids import geojson_bytes, lattice_grids
 from tests.support.sync import AppTransport
 
 APP_VERSION = "1.4.2"
-SETTLE_ATTEMPTS = 100  # × 50 ms: outlasts another test's longest transaction
+SETTLE_ATTEMPTS = 300  # × 50 ms: outlasts another test's longest transaction
 
 
 class SettlingClient(SyncClient):

@@ -10,6 +10,7 @@ and refuses an empty file.
 from __future__ import annotations
 
 import mmap
+import re
 from pathlib import Path
 
 from backend.grids.readers.dataset import SourceDataset, SourceFeature
@@ -37,6 +38,28 @@ def _file_mentions_crs(path: Path) -> bool:
         return mm.find(b'"crs"') != -1
 
 
+# A JSON string escape GDAL cannot keep: \u0000 (it ends the text there, silently) or a
+# UTF-16 surrogate escape that is not half of a pair (it becomes U+FFFD). Only escapes count:
+# the backslash must not itself be escaped (an odd run of backslashes before the "u").
+_LOSSY_ESCAPE = re.compile(
+    rb"(?<!\\)(?:\\\\)*\\u(?:0000"
+    rb"|[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    rb"|(?<![dD][89abAB][0-9a-fA-F]{2}\\u)[dD][c-fC-F][0-9a-fA-F]{2})"
+)
+
+
+def _refuse_lossy_escapes(path: Path) -> None:
+    """Refuse a GeoJSON whose text GDAL would change without a word (see _LOSSY_ESCAPE)."""
+    with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        found = _LOSSY_ESCAPE.search(mm) if mm.find(b"\\u") != -1 else None
+        if found is not None:
+            escape = found.group().decode("ascii").lstrip("\\")
+            raise GridFileUnreadable(
+                f"{path.name} holds the escape \\{escape} at byte {found.end() - 6}: a NUL "
+                "character or half of a surrogate pair, which no text column can hold"
+            )
+
+
 def _geojson_crs(path: Path, gdal_crs: str | None) -> str | None:
     """The CRS a GeoJSON declares, explicitly or by RFC 7946.
 
@@ -53,6 +76,7 @@ def _geojson_crs(path: Path, gdal_crs: str | None) -> str | None:
 
 def _read_geojson(path: Path, max_features: int) -> SourceDataset:
     display = path.name
+    _refuse_lossy_escapes(path)
     src = f"GeoJSON:{path}"
     layer = _read_layer(src, display, layer=None, encoding=None, limit=max_features + 1)
     if len(layer.geometry) > max_features:
