@@ -64,9 +64,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        # Sync endpoints run in this pool. Past a few threads per core they only queue for
-        # the GIL, and a thread holding a database lock (the audit head, a device row) while
-        # it waits for the GIL stalls everyone behind that lock.
+        # Sync endpoints run in this pool; its size is a setting because the shift-change
+        # load test depends on it (docs/benchmarks.md).
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         await run_in_threadpool(_warm_grid_index, runtime)
         worker = None

@@ -49,9 +49,11 @@ class Settings(BaseSettings):
     # How long a request waits for a free connection before it is answered 503 (and the
     # client retries later): under overload, failing fast beats queueing for half a minute.
     database_pool_timeout_s: float = Field(default=10.0, gt=0, le=120)
-    # Requests handled at once per process (the threadpool of sync endpoints); keep it at or
-    # below database_pool_size so a request never waits for a connection while holding one.
-    request_threads: int = Field(default=8, ge=1, le=200)
+    # Requests handled at once per process (the threadpool of sync endpoints; 40 is anyio's
+    # own default). 8 ran the load test faster but froze it once: threads holding open
+    # transactions while waiting for a thread (docs/benchmarks.md) — not lowered until that
+    # is understood.
+    request_threads: int = Field(default=40, ge=1, le=200)
     database_echo: bool = False
 
     object_store: Literal["local", "s3"] | None = None
