@@ -20,7 +20,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 GENESIS: Final = "0" * 64
 
@@ -70,7 +70,28 @@ def entry_hash(
     return hmac.new(key, body.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
-def rehash(key: bytes, entry: Entry) -> str:
+class ChainedFields(Protocol):
+    """What an entry's hash covers: a chain ``Entry`` or a stored ``AuditEntry`` row."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def actor(self) -> str: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def subject_type(self) -> str: ...
+    @property
+    def subject_id(self) -> str: ...
+    @property
+    def details(self) -> dict[str, Any]: ...
+    @property
+    def prev_hash(self) -> str: ...
+
+
+def rehash(key: bytes, entry: ChainedFields) -> str:
     return entry_hash(
         key,
         seq=entry.seq,

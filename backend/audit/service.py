@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, SessionTransaction
 
-from backend.audit.chain import GENESIS, Entry, Problem, entry_hash, verify
+from backend.audit.chain import GENESIS, Entry, Problem, rehash, verify
 from backend.audit.models import AuditEntry, AuditHead
 from backend.core.settings import Settings
 from backend.core.types import utcnow
@@ -108,17 +108,7 @@ def _append(session: Session, key: bytes, pending: list[_Pending]) -> None:
             details=item.details,
             prev_hash=head.hash,
         )
-        entry.hash = entry_hash(
-            key,
-            seq=entry.seq,
-            at=entry.at,
-            actor=entry.actor,
-            action=entry.action,
-            subject_type=entry.subject_type,
-            subject_id=entry.subject_id,
-            details=entry.details,
-            prev_hash=entry.prev_hash,
-        )
+        entry.hash = rehash(key, entry)
         session.add(entry)
         head.seq, head.hash = entry.seq, entry.hash
     session.flush()
