@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import SQLAlchemyError
 
 from backend import __version__
+from backend.accounts import security
 from backend.accounts.router import router as accounts_router
 from backend.cases.departments_router import router as departments_router
 from backend.cases.duplicates_router import router as case_duplicates_router
@@ -67,6 +68,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         # Sync endpoints run in this pool; its size is a setting because the shift-change
         # load test depends on it (docs/benchmarks.md).
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
+        if security.FAST_HASHES:
+            log.warning("%s=1: password hashes are weak (tests only)", security.FAST_HASHES_ENV)
         await run_in_threadpool(_warm_grid_index, runtime)
         worker = None
         if settings.runs_worker_in_process:
@@ -113,7 +116,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(assignments_router)
 
     @app.get("/metrics", include_in_schema=False)
-    def metrics() -> Response:
+    async def metrics() -> Response:  # quick, pure: no thread needed
         return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app

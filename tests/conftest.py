@@ -17,6 +17,11 @@ from typing import NoReturn
 
 import pytest
 
+# Before any backend import: the suite creates hundreds of users, and argon2's standard
+# parameters (~0.1 s a hash) would cost minutes. tests/unit/test_password_hashing.py checks
+# that the service's default stays the standard profile.
+os.environ["XUNCHA_INSECURE_FAST_PASSWORD_HASHES"] = "1"
+
 from tests.support.services import PostgisService, S3Service, SessionServices
 
 _SERVICES = pytest.StashKey[SessionServices]()

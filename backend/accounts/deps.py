@@ -6,7 +6,7 @@ phone). Both resolve to the live user; a device token also to the live, unrevoke
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -18,7 +18,7 @@ from backend.accounts import service
 from backend.accounts.errors import DeviceTokenRequired
 from backend.accounts.models import Role, User
 from backend.core.db import transaction
-from backend.core.deps import RuntimeDep, SessionDep, SettingsDep
+from backend.core.deps import RuntimeDep
 from backend.core.errors import Forbidden, Unauthenticated
 from backend.core.settings import Settings
 from backend.devices import service as devices
@@ -37,20 +37,21 @@ class Principal:
 
 
 def current_principal(
-    session: SessionDep,
-    settings: SettingsDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
-    return resolve_principal(session, settings, credentials)
-
-
-def streaming_principal(
     runtime: RuntimeDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """For endpoints that receive photo bytes: authenticated in a short read transaction of
-    its own, so no database connection (PostgreSQL pool) or lock (SQLite) is held while a
-    phone on a slow network sends its body. The endpoint opens its own short transactions."""
+    """The caller, read in a short read transaction of its own.
+
+    Why not in the request's transaction: FastAPI runs each sync dependency and the endpoint
+    in separate thread-pool calls. A transaction opened here would hold its connection (and
+    any lock) while the request waits for a thread for its next step, and threads blocked
+    on the exhausted pool would wait for those very connections: under load that is a
+    deadlock until the pool timeout. So the request's own transaction starts in the
+    endpoint's thread, and nothing is held across a thread hop. The same holds for
+    endpoints that receive photo bytes: no connection is held while a slow phone sends.
+
+    User and device come back detached (loaded columns only), which is all callers read.
+    """
     with transaction(runtime.read_sessions) as session:
         return resolve_principal(session, runtime.settings, credentials)
 
@@ -74,18 +75,17 @@ def resolve_principal(
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
-StreamingPrincipal = Annotated[Principal, Depends(streaming_principal)]
 BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-def current_user(principal: CurrentPrincipal) -> User:
+async def current_user(principal: CurrentPrincipal) -> User:
     return principal.user
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
 
 
-def current_device(principal: CurrentPrincipal) -> Principal:
+async def current_device(principal: CurrentPrincipal) -> Principal:
     if principal.device is None:
         raise DeviceTokenRequired("sync needs a device token: enroll the device first")
     return principal
@@ -94,10 +94,10 @@ def current_device(principal: CurrentPrincipal) -> Principal:
 CurrentDevice = Annotated[Principal, Depends(current_device)]
 
 
-def require_roles(*roles: Role) -> Callable[[User], User]:
+def require_roles(*roles: Role) -> Callable[[User], Awaitable[User]]:
     allowed = {r.value for r in roles}
 
-    def check(user: CurrentUser) -> User:
+    async def check(user: CurrentUser) -> User:
         if user.role not in allowed:
             raise Forbidden(
                 f"role {user.role} may not do this; needs one of {', '.join(sorted(allowed))}"

@@ -18,8 +18,11 @@ from backend.accounts.schemas import (
 from backend.core.deps import RuntimeDep, SessionDep
 from backend.core.params import IdPath
 from backend.core.problems import PROBLEM_RESPONSES
+from backend.core.routing import OneThreadRoute
 
-router = APIRouter(prefix="/api/v1", tags=["auth"], responses=PROBLEM_RESPONSES)
+router = APIRouter(
+    route_class=OneThreadRoute, prefix="/api/v1", tags=["auth"], responses=PROBLEM_RESPONSES
+)
 
 
 @router.post("/auth/token", operation_id="login", responses=throttle.TOO_MANY_ATTEMPTS_RESPONSE)

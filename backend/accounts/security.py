@@ -12,16 +12,27 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import secrets
 import time
 from dataclasses import dataclass
 
+import argon2.profiles
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from backend.core.errors import Unauthenticated
 
-_hasher = PasswordHasher()
+# RFC 9106's low-memory profile (argon2-cffi's default: 3 passes over 64 MiB, ~0.1 s).
+# Test suites create hundreds of users and would spend minutes hashing, so they may ask for
+# the cheapest parameters with XUNCHA_INSECURE_FAST_PASSWORD_HASHES=1; the service warns
+# at start when it runs so (backend.app). A hash records its own parameters, so hashes made
+# either way verify either way.
+FAST_HASHES_ENV = "XUNCHA_INSECURE_FAST_PASSWORD_HASHES"
+FAST_HASHES = os.environ.get(FAST_HASHES_ENV) == "1"
+_hasher = (
+    PasswordHasher.from_parameters(argon2.profiles.CHEAPEST) if FAST_HASHES else PasswordHasher()
+)
 # Verifying against a dummy hash for unknown users keeps login time independent of whether
 # the username exists.
 _DUMMY_HASH = _hasher.hash("xuncha-dummy-password")

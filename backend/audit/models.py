@@ -12,18 +12,23 @@ from backend.core.db import Base
 from backend.core.types import UTCDateTime
 
 
-class AuditEntry(Base):
-    __tablename__ = "audit_log"
+class _Recorded:
+    """What ``audit.record`` was told: the same columns parked and chained."""
 
-    seq: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
-    )
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     actor: Mapped[str] = mapped_column(String(100))
     action: Mapped[str] = mapped_column(String(60))
     subject_type: Mapped[str] = mapped_column(String(40))
     subject_id: Mapped[str] = mapped_column(String(100))
     details: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class AuditEntry(_Recorded, Base):
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
 
@@ -31,10 +36,25 @@ class AuditEntry(Base):
 
 
 class AuditHead(Base):
-    """One row: appends lock it, so entries are numbered and chained one at a time."""
+    """One row: appending locks it, so entries are numbered and chained one at a time."""
 
     __tablename__ = "audit_head"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditInbox(_Recorded, Base):
+    """Entries committed while another transaction held the head: the next one to get the
+    head (a request committing, the worker's sweep, ``xuncha audit verify``) chains them.
+
+    Ids order them only roughly (a lower id may commit later); the chain's order is the
+    order they are chained in, and each keeps the time it was recorded.
+    """
+
+    __tablename__ = "audit_inbox"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )

@@ -1,12 +1,17 @@
 """Recording and verifying the audit log.
 
-``record`` queues an entry in the caller's session; the queue is appended to the chain just
-before that transaction commits (a ``before_commit`` hook), so an entry exists exactly if the
-change it describes was committed. The head row is locked for the append: appends are
-serialised, which the chain needs (each entry names its predecessor's hash) — and because the
-lock is taken only at commit, it is held for the append and the commit alone, not for the
-rest of a long transaction (a push of many reports). A savepoint that rolls back drops what
-it queued (``discard_after``).
+``record`` queues an entry in the caller's session; the queue is written just before that
+transaction commits (a ``before_commit`` hook), so an entry exists exactly if the change it
+describes was committed. A savepoint that rolls back drops what it queued (``discard_after``).
+
+Chaining needs one appender at a time (each entry names its predecessor's hash), so the
+head row is locked to append. At commit a transaction takes the head only if it is free
+(``SKIP LOCKED``): then it chains the entries waiting in the inbox and its own. If another
+transaction holds the head, it parks its entries in ``audit_inbox`` instead of queueing
+behind it — under load, hundreds of pushes a second would otherwise commit one at a time.
+Parked entries are chained by the next transaction that gets the head, by the worker's
+sweep every few seconds, and before ``xuncha audit`` reads the log (``chain_parked``).
+On SQLite writers are serialised anyway: the head is always free and nothing is parked.
 """
 
 from __future__ import annotations
@@ -17,11 +22,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import delete, event, func, select
 from sqlalchemy.orm import Session, SessionTransaction
 
 from backend.audit.chain import GENESIS, Entry, Problem, rehash, verify
-from backend.audit.models import AuditEntry, AuditHead
+from backend.audit.models import AuditEntry, AuditHead, AuditInbox
 from backend.core.settings import Settings
 from backend.core.types import utcnow
 
@@ -87,27 +92,64 @@ def _forget_pending(session: Session, previous_transaction: SessionTransaction) 
 
 
 def _append(session: Session, key: bytes, pending: list[_Pending]) -> None:
-    head = session.scalar(
-        select(AuditHead)
-        .where(AuditHead.id == 1)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if head is None:  # the migration creates it; a fresh test schema might not have it yet
+    head = _lock_head(session, wait=False)
+    if head is None:  # another transaction is chaining: leave ours for the next one
+        session.add_all(AuditInbox(**vars(item)) for item in pending)
+        session.flush()
+        return
+    parked = _take_parked(session, PARKED_PER_COMMIT)
+    _chain(session, key, head, [*parked, *pending])
+
+
+# A committing request chains at most this many parked entries (the sweep does the rest),
+# so no request pays for a whole burst.
+PARKED_PER_COMMIT = 200
+SWEEP_BATCH = 2000
+
+
+def chain_parked(session: Session, key: bytes) -> int:
+    """Chain every parked entry (waits for the head); returns how many were chained."""
+    if not session.scalar(select(AuditInbox.id).limit(1)):
+        return 0  # the usual case: no need to wait for the head
+    head = _lock_head(session, wait=True)
+    assert head is not None
+    done = 0
+    while parked := _take_parked(session, SWEEP_BATCH):
+        _chain(session, key, head, parked)
+        done += len(parked)
+    return done
+
+
+def parked_count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(AuditInbox)) or 0
+
+
+def _lock_head(session: Session, *, wait: bool) -> AuditHead | None:
+    """The head, locked for this transaction; None if another holds it and ``wait`` is off."""
+    query = select(AuditHead).where(AuditHead.id == 1).execution_options(populate_existing=True)
+    head = session.scalar(query.with_for_update(skip_locked=not wait))
+    if head is None and wait:  # the migration creates it; only an empty schema lacks it
         head = AuditHead(id=1, seq=0, hash=GENESIS)
         session.add(head)
         session.flush()
-    for item in pending:
-        entry = AuditEntry(
-            seq=head.seq + 1,
-            at=item.at,
-            actor=item.actor,
-            action=item.action,
-            subject_type=item.subject_type,
-            subject_id=item.subject_id,
-            details=item.details,
-            prev_hash=head.hash,
-        )
+    return head
+
+
+def _take_parked(session: Session, limit: int) -> list[_Pending]:
+    """The oldest parked entries, removed from the inbox (this transaction chains them)."""
+    rows = session.scalars(select(AuditInbox).order_by(AuditInbox.id).limit(limit)).all()
+    if not rows:
+        return []
+    session.execute(delete(AuditInbox).where(AuditInbox.id.in_([r.id for r in rows])))
+    return [
+        _Pending(r.at, r.actor, r.action, r.subject_type, r.subject_id, dict(r.details or {}))
+        for r in rows
+    ]
+
+
+def _chain(session: Session, key: bytes, head: AuditHead, items: list[_Pending]) -> None:
+    for item in items:
+        entry = AuditEntry(seq=head.seq + 1, prev_hash=head.hash, **vars(item))
         entry.hash = rehash(key, entry)
         session.add(entry)
         head.seq, head.hash = entry.seq, entry.hash
@@ -119,6 +161,7 @@ class Verification:
     entries: int
     head: tuple[int, str]
     problems: list[Problem]
+    parked: int = 0  # recorded, not yet chained (see chain_parked)
 
     @property
     def ok(self) -> bool:
@@ -133,7 +176,7 @@ def verify_log(session: Session, key: bytes, expected_head: str | None = None) -
         problems.append(
             Problem(head[0], "head_mismatch", "the head is not the one recorded elsewhere")
         )
-    return Verification(count, head, problems)
+    return Verification(count, head, problems, parked_count(session))
 
 
 def _entries(session: Session) -> Iterator[Entry]:

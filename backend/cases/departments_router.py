@@ -13,8 +13,11 @@ from backend.cases.schemas import DepartmentIn, DepartmentList, DepartmentOut, U
 from backend.core.deps import SessionDep
 from backend.core.params import IdPath
 from backend.core.problems import PROBLEM_RESPONSES
+from backend.core.routing import OneThreadRoute
 
-router = APIRouter(prefix="/api/v1", tags=["departments"], responses=PROBLEM_RESPONSES)
+router = APIRouter(
+    route_class=OneThreadRoute, prefix="/api/v1", tags=["departments"], responses=PROBLEM_RESPONSES
+)
 
 
 @router.get("/departments", operation_id="listDepartments")

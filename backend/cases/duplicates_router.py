@@ -21,8 +21,11 @@ from backend.cases.errors import CaseOutOfScope
 from backend.core.deps import SessionDep
 from backend.core.params import IdPath
 from backend.core.problems import PROBLEM_RESPONSES
+from backend.core.routing import OneThreadRoute
 
-router = APIRouter(prefix="/api/v1/cases", tags=["cases"], responses=PROBLEM_RESPONSES)
+router = APIRouter(
+    route_class=OneThreadRoute, prefix="/api/v1/cases", tags=["cases"], responses=PROBLEM_RESPONSES
+)
 Coordinator = Annotated[
     User,
     Depends(require_roles(Role.intake_operator, Role.shift_lead, Role.dispatcher, Role.admin)),

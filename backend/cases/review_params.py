@@ -18,7 +18,7 @@ SortName = Literal["-created_at", "created_at", "-updated_at", "step_deadline"]
 FlagText = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 
 
-def case_filter(
+async def case_filter(
     status: Annotated[list[CaseStatus] | None, Query(description="Any of these")] = None,
     source: Annotated[list[CaseSource] | None, Query(description="Any of these")] = None,
     category: Annotated[

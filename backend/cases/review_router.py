@@ -25,12 +25,13 @@ from backend.cases.review_schemas import CaseListItem, CaseListPage
 from backend.core.deps import RuntimeDep, SessionDep, SettingsDep
 from backend.core.geojson import GEOJSON_MEDIA_TYPE
 from backend.core.problems import PROBLEM_RESPONSES
+from backend.core.routing import OneThreadRoute
 from backend.core.types import utcnow
 from backend.grids import repository as grids
 from backend.grids import service as grid_service
 from backend.grids.api_common import VersionQuery
 
-router = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES)
+router = APIRouter(route_class=OneThreadRoute, prefix="/api/v1", responses=PROBLEM_RESPONSES)
 
 MVT_MEDIA_TYPE: Final = "application/vnd.mapbox-vector-tile"
 

@@ -29,10 +29,13 @@ from backend.cases.schemas import (
 from backend.core.deps import RuntimeDep, SessionDep
 from backend.core.params import IdPath
 from backend.core.problems import PROBLEM_RESPONSES
+from backend.core.routing import OneThreadRoute
 from backend.geo.crs import LocationCRS, normalise_location
 from backend.grids.service import locate
 
-router = APIRouter(prefix="/api/v1/cases", tags=["cases"], responses=PROBLEM_RESPONSES)
+router = APIRouter(
+    route_class=OneThreadRoute, prefix="/api/v1/cases", tags=["cases"], responses=PROBLEM_RESPONSES
+)
 Intake = Annotated[User, Depends(require_roles(Role.intake_operator, Role.shift_lead, Role.admin))]
 ACTION_PATTERN = "^(" + "|".join(sorted(n for n, a in ACTIONS.items() if not a.by_phone)) + ")$"
 

@@ -14,8 +14,14 @@ from backend.categories.taxonomy import MAX_FILE_BYTES
 from backend.core.deps import SessionDep
 from backend.core.errors import PayloadTooLarge
 from backend.core.problems import PROBLEM_RESPONSES
+from backend.core.routing import OneThreadRoute
 
-router = APIRouter(prefix="/api/v1/categories", tags=["categories"], responses=PROBLEM_RESPONSES)
+router = APIRouter(
+    route_class=OneThreadRoute,
+    prefix="/api/v1/categories",
+    tags=["categories"],
+    responses=PROBLEM_RESPONSES,
+)
 CodePath = Annotated[str, Path(pattern=r"^[0-9]{2,6}$")]
 MEDIA = {"yaml": "application/yaml", "json": "application/json"}
 

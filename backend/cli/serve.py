@@ -119,6 +119,7 @@ def _run(settings: Settings, host: str, port: int, workers: int) -> None:
         workers=workers,
         log_config=None,
         access_log=False,
+        timeout_keep_alive=settings.http_keep_alive_s,
         # The client address (per-address login limits) comes from X-Forwarded-For only
         # when the peer is one of these proxies (None: uvicorn's default, 127.0.0.1).
         forwarded_allow_ips=settings.forwarded_allow_ips,

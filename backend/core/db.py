@@ -123,6 +123,7 @@ def create_db_engine(settings: Settings) -> Engine:
         echo=settings.database_echo,
         hide_parameters=True,  # no values (password hashes, secrets' digests) in logs/errors
         pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
         pool_timeout=settings.database_pool_timeout_s,
         pool_pre_ping=True,
     )

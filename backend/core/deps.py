@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Request
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from backend.core.db import transaction
 from backend.core.runtime import Runtime
 from backend.core.settings import Settings
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
 
-def get_settings(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Settings:
+async def get_settings(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Settings:
     return runtime.settings
 
 
@@ -28,25 +29,57 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 READ_MOSTLY_PATHS = frozenset({"/api/v1/sync/pull"})
 
 
-def get_session(
+async def get_session(
     request: Request, runtime: Annotated[Runtime, Depends(get_runtime)]
-) -> Iterator[Session]:
+) -> AsyncIterator[Session]:
     """One request, one transaction: committed here after the endpoint returns.
 
     Declared with ``scope="function"`` (see ``SessionDep``) so the commit happens before the
     response is sent: a failed commit becomes an error response, never a success the
     database did not keep. Safe methods get a read-only transaction.
+
+    The session is made here without touching the database; its connection is taken by the
+    endpoint's first query, in the endpoint's thread, so no connection waits idle for a
+    thread (see ``accounts.deps.current_principal``).
     """
     read_only = request.method in SAFE_METHODS or request.url.path in READ_MOSTLY_PATHS
     factory = runtime.read_sessions if read_only else runtime.sessions
-    with transaction(factory) as session:
+    async with _transaction(factory) as session:
         yield session
 
 
-def get_snapshot_session(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Iterator[Session]:
+async def get_snapshot_session(
+    runtime: Annotated[Runtime, Depends(get_runtime)],
+) -> AsyncIterator[Session]:
     """A second, read-only session reading one consistent snapshot (see make_snapshot_factory)."""
-    with transaction(runtime.snapshot_sessions) as session:
+    async with _transaction(runtime.snapshot_sessions) as session:
         yield session
+
+
+@asynccontextmanager
+async def _transaction(factory: sessionmaker[Session]) -> AsyncIterator[Session]:
+    session = factory()
+    try:
+        yield session
+    except BaseException:
+        await _finish(session.rollback, session.close)
+        raise
+    await _finish(session.commit, session.close)
+
+
+async def _finish(end: Callable[[], None], close: Callable[[], None]) -> None:
+    """Commit or roll back in a thread that needs no thread-pool token, and even if the
+    request is being cancelled: a transaction holding locks must never wait behind requests
+    that may be waiting for those locks, nor be left open."""
+
+    def run() -> None:
+        try:
+            end()
+        finally:
+            close()
+
+    with anyio.CancelScope(shield=True):
+        await anyio.to_thread.run_sync(run, limiter=anyio.CapacityLimiter(1))
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]

@@ -13,8 +13,9 @@ from sqlalchemy import text
 
 from backend.core.deps import RuntimeDep
 from backend.core.errors import XunchaError
+from backend.core.routing import OneThreadRoute
 
-router = APIRouter(tags=["health"])
+router = APIRouter(route_class=OneThreadRoute, tags=["health"])
 
 
 class Health(BaseModel):

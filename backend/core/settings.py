@@ -46,14 +46,21 @@ class Settings(BaseSettings):
         "production: postgresql+psycopg://user:pass@host/db",
     )
     database_pool_size: int = 10
+    # Connections opened beyond the pool at peaks (closed again when returned).
+    database_max_overflow: int = Field(default=10, ge=0, le=1000)
     # How long a request waits for a free connection before it is answered 503 (and the
     # client retries later): under overload, failing fast beats queueing for half a minute.
     database_pool_timeout_s: float = Field(default=10.0, gt=0, le=120)
     # Requests handled at once per process (the threadpool of sync endpoints; 40 is anyio's
-    # own default). 8 ran the load test faster but froze it once: threads holding open
-    # transactions while waiting for a thread (docs/benchmarks.md) — not lowered until that
-    # is understood.
+    # own default). No transaction waits for a thread any more (ADR 0001, update), so this
+    # only trades queueing in the pool against queueing for a connection.
     request_threads: int = Field(default=40, ge=1, le=200)
+    # Idle keep-alive connections are kept this long. Longer than clients' pauses between
+    # requests (coordinators click every few seconds): a server closing a connection just as
+    # the client reuses it makes the client see "connection reset" (seen under load).
+    http_keep_alive_s: int = Field(default=75, ge=1, le=3600)
+    # glibc malloc arenas per API worker (backend/core/memory.py); 0 leaves glibc's default.
+    malloc_arenas: int = Field(default=2, ge=0, le=64)
     database_echo: bool = False
 
     object_store: Literal["local", "s3"] | None = None

@@ -11,6 +11,7 @@ from backend.accounts.deps import AdminUser
 from backend.core.deps import RuntimeDep, SessionDep, SettingsDep
 from backend.core.params import DB_ID_MAX, IdPath
 from backend.core.problems import PROBLEM_RESPONSES
+from backend.core.routing import OneThreadRoute
 from backend.core.types import utcnow
 from backend.devices import service
 from backend.devices.errors import DeviceCredentialsInvalid, EnrollmentCodeInvalid
@@ -25,7 +26,9 @@ from backend.devices.schemas import (
     EnrollOut,
 )
 
-router = APIRouter(prefix="/api/v1", tags=["devices"], responses=PROBLEM_RESPONSES)
+router = APIRouter(
+    route_class=OneThreadRoute, prefix="/api/v1", tags=["devices"], responses=PROBLEM_RESPONSES
+)
 DeviceIdPath = Annotated[str, Path(min_length=1, max_length=36)]
 
 

@@ -11,11 +11,14 @@ from backend.core.deps import SessionDep
 from backend.core.errors import InvalidInput
 from backend.core.params import DateText, IdPath
 from backend.core.problems import PROBLEM_RESPONSES
+from backend.core.routing import OneThreadRoute
 from backend.grids import service
 from backend.grids.api_common import GridCodePath
 from backend.grids.schemas import AssignmentEnd, AssignmentIn, AssignmentList, AssignmentOut
 
-router = APIRouter(prefix="/api/v1", tags=["grids"], responses=PROBLEM_RESPONSES)
+router = APIRouter(
+    route_class=OneThreadRoute, prefix="/api/v1", tags=["grids"], responses=PROBLEM_RESPONSES
+)
 
 
 @router.get("/grids/{code}/assignments", operation_id="listGridAssignments")

@@ -11,6 +11,7 @@ from backend.accounts.deps import CurrentUser
 from backend.core.deps import RuntimeDep, SessionDep
 from backend.core.geojson import GEOJSON_MEDIA_TYPE, feature_collection
 from backend.core.problems import PROBLEM_RESPONSES
+from backend.core.routing import OneThreadRoute
 from backend.geo.crs import LocationCRS
 from backend.grids import service
 from backend.grids.api_common import (
@@ -26,7 +27,9 @@ from backend.grids.models import ZoneTier
 from backend.grids.repository import CellFilter
 from backend.grids.schemas import GridMatchOut, GridOut, GridPage
 
-router = APIRouter(prefix="/api/v1", tags=["grids"], responses=PROBLEM_RESPONSES)
+router = APIRouter(
+    route_class=OneThreadRoute, prefix="/api/v1", tags=["grids"], responses=PROBLEM_RESPONSES
+)
 
 MAX_PAGE = 1000
 

@@ -13,12 +13,15 @@ from backend.core.deps import RuntimeDep, SessionDep
 from backend.core.errors import InvalidInput, PayloadTooLarge
 from backend.core.params import IdPath
 from backend.core.problems import PROBLEM_RESPONSES
+from backend.core.routing import OneThreadRoute
 from backend.core.schemas import contains_nul
 from backend.grids import importer, service
 from backend.grids.codes import GridCodeScheme
 from backend.grids.schemas import GridVersionDetail, GridVersionList, GridVersionOut
 
-router = APIRouter(prefix="/api/v1", tags=["grids"], responses=PROBLEM_RESPONSES)
+router = APIRouter(
+    route_class=OneThreadRoute, prefix="/api/v1", tags=["grids"], responses=PROBLEM_RESPONSES
+)
 
 
 @router.get("/grid-versions", operation_id="listGridVersions")

@@ -78,17 +78,28 @@ def run_until_idle(runtime: Runtime, worker: str | None = None, limit: int = 10_
 
 
 CLEANUP_EVERY_S = 3600.0
+# Audit entries parked while the head was busy are chained within seconds even when no
+# further request comes to chain them (backend.audit.service).
+AUDIT_SWEEP_EVERY_S = 5.0
 
 
 class Periodic:
-    """Housekeeping every worker does now and then (abandoned uploads); several workers
-    doing it at once is harmless (expired rows are claimed with SKIP LOCKED)."""
+    """Housekeeping every worker does now and then: chaining parked audit entries, and
+    abandoned uploads. Several workers doing it at once is harmless (the audit head is
+    locked; expired rows are claimed with SKIP LOCKED)."""
 
-    def __init__(self, every_s: float = CLEANUP_EVERY_S) -> None:
+    def __init__(
+        self, every_s: float = CLEANUP_EVERY_S, audit_every_s: float = AUDIT_SWEEP_EVERY_S
+    ) -> None:
         self.every_s = every_s
+        self.audit_every_s = audit_every_s
         self.last = 0.0
+        self.last_audit = 0.0
 
     def maybe_run(self, runtime: Runtime) -> None:
+        if time.monotonic() - self.last_audit >= self.audit_every_s:
+            self.last_audit = time.monotonic()
+            self._chain_audit(runtime)
         if time.monotonic() - self.last < self.every_s:
             return
         self.last = time.monotonic()
@@ -106,6 +117,18 @@ class Periodic:
                 )
         except Exception:
             log.exception("cleanup failed")
+
+    @staticmethod
+    def _chain_audit(runtime: Runtime) -> None:
+        from backend.audit.service import audit_key, chain_parked
+
+        try:
+            with transaction(runtime.sessions) as session:
+                chained = chain_parked(session, audit_key(runtime.settings))
+            if chained:
+                log.info("audit: chained %s parked entries", chained)
+        except Exception:
+            log.exception("chaining parked audit entries failed")
 
 
 class BackgroundWorker:

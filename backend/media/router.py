@@ -7,11 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import FileResponse, Response
 
-from backend.accounts.deps import CurrentPrincipal, CurrentUser, StreamingPrincipal
+from backend.accounts.deps import CurrentPrincipal, CurrentUser
 from backend.core.db import transaction
 from backend.core.deps import RuntimeDep, SessionDep
 from backend.core.errors import NotFound
 from backend.core.problems import PROBLEM_RESPONSES
+from backend.core.routing import OneThreadRoute
 from backend.core.runtime import Runtime
 from backend.core.streams import SpooledBody, spool_request
 from backend.media import service
@@ -19,7 +20,9 @@ from backend.media.errors import PhotoHashMismatch
 from backend.media.schemas import PhotoOut, UploadTargetIn, UploadTargetOut
 from backend.storage.local import LocalObjectStore
 
-router = APIRouter(prefix="/api/v1", tags=["photos"], responses=PROBLEM_RESPONSES)
+router = APIRouter(
+    route_class=OneThreadRoute, prefix="/api/v1", tags=["photos"], responses=PROBLEM_RESPONSES
+)
 PhotoIdPath = Annotated[str, Path(min_length=36, max_length=36)]
 
 
@@ -61,7 +64,7 @@ def complete(
     photo_id: PhotoIdPath,
     request: Request,
     runtime: RuntimeDep,
-    principal: StreamingPrincipal,
+    principal: CurrentPrincipal,
 ) -> PhotoOut:
     """Verify the uploaded bytes (size, SHA-256, image) and keep them as the original."""
     service.direct_complete(runtime, principal.user, photo_id)

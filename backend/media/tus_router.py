@@ -13,13 +13,13 @@ from backend.accounts.deps import (
     BearerCredentials,
     CurrentPrincipal,
     Principal,
-    StreamingPrincipal,
     resolve_principal,
 )
 from backend.core.db import transaction
 from backend.core.deps import RuntimeDep, SessionDep
 from backend.core.errors import UnsupportedMediaType
 from backend.core.problems import PROBLEM_RESPONSES, problem_response, problem_responses
+from backend.core.routing import OneThreadRoute
 from backend.core.streams import SpooledBody, spool_request
 from backend.media import tus
 from backend.media.errors import TusVersionUnsupported
@@ -38,6 +38,7 @@ TUS_PROBLEMS = {
     ),
 }
 router = APIRouter(
+    route_class=OneThreadRoute,
     prefix="/api/v1/uploads",
     tags=["uploads (tus)"],
     responses=TUS_PROBLEMS,
@@ -47,7 +48,7 @@ UploadIdPath = Annotated[str, Path(min_length=36, max_length=36)]
 OFFSET_TYPE = "application/offset+octet-stream"
 
 
-def tus_version(tus_resumable: Annotated[str | None, Header()] = None) -> None:
+async def tus_version(tus_resumable: Annotated[str | None, Header()] = None) -> None:
     if tus_resumable != tus.TUS_VERSION:
         raise TusVersionUnsupported(
             f"send Tus-Resumable: {tus.TUS_VERSION}", headers={"Tus-Version": tus.TUS_VERSION}
@@ -209,7 +210,7 @@ def patch(
 def terminate(
     upload_id: UploadIdPath,
     runtime: RuntimeDep,
-    principal: StreamingPrincipal,
+    principal: CurrentPrincipal,
     _version: TusVersion,
 ) -> Response:
     """Abandon an upload; its bytes are deleted."""

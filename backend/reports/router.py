@@ -11,11 +11,17 @@ from backend.accounts.deps import CurrentUser
 from backend.core.deps import RuntimeDep, SessionDep
 from backend.core.errors import Forbidden
 from backend.core.problems import PROBLEM_RESPONSES
+from backend.core.routing import OneThreadRoute
 from backend.media import service as media
 from backend.reports import repository, service
 from backend.reports.schemas import ReportOut
 
-router = APIRouter(prefix="/api/v1/reports", tags=["reports"], responses=PROBLEM_RESPONSES)
+router = APIRouter(
+    route_class=OneThreadRoute,
+    prefix="/api/v1/reports",
+    tags=["reports"],
+    responses=PROBLEM_RESPONSES,
+)
 ReportIdPath = Annotated[str, Path(min_length=36, max_length=36)]
 
 

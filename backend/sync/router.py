@@ -14,6 +14,7 @@ from backend.accounts.deps import CurrentDevice
 from backend.core.db import transaction
 from backend.core.deps import RuntimeDep, SessionDep, SnapshotSessionDep
 from backend.core.problems import PROBLEM_RESPONSES
+from backend.core.routing import OneThreadRoute
 from backend.reports.service import Locator
 from backend.sync import pull as pull_service
 from backend.sync import push as push_service
@@ -25,7 +26,9 @@ from sync_protocol.errors import InvalidMessage, ProtocolError
 from sync_protocol.messages import MAX_BATCH_BYTES, PullRequest, PushRequest
 from sync_protocol.versions import AppVersionPolicy, check_protocol
 
-router = APIRouter(prefix="/api/v1/sync", tags=["sync"], responses=PROBLEM_RESPONSES)
+router = APIRouter(
+    route_class=OneThreadRoute, prefix="/api/v1/sync", tags=["sync"], responses=PROBLEM_RESPONSES
+)
 
 
 async def json_body(request: Request) -> Any:
@@ -52,13 +55,13 @@ def _ok(schema: dict[str, Any]) -> dict[int | str, dict[str, Any]]:
     return {200: {"content": {"application/json": {"schema": schema}}, "description": "OK"}}
 
 
-def cursor_codec(runtime: RuntimeDep) -> CursorCodec:
+async def cursor_codec(runtime: RuntimeDep) -> CursorCodec:
     # A key of its own, derived from the service secret: cursors and tokens never share one.
     secret = runtime.settings.secret_key.get_secret_value().encode()
     return CursorCodec(hmac.new(secret, b"xuncha sync cursor v1", hashlib.sha256).digest())
 
 
-def version_policy(runtime: RuntimeDep) -> AppVersionPolicy:
+async def version_policy(runtime: RuntimeDep) -> AppVersionPolicy:
     s = runtime.settings
     return AppVersionPolicy(s.sync_min_app_version, s.sync_recommended_app_version)
 

@@ -14,11 +14,17 @@ from backend.core.deps import SessionDep
 from backend.core.errors import InvalidInput, PayloadTooLarge
 from backend.core.params import DateTimeText
 from backend.core.problems import PROBLEM_RESPONSES
+from backend.core.routing import OneThreadRoute
 from backend.worktime import service
 from backend.worktime.calendar import parse_duration
 from backend.worktime.document import MAX_BYTES
 
-router = APIRouter(prefix="/api/v1/calendar", tags=["calendar"], responses=PROBLEM_RESPONSES)
+router = APIRouter(
+    route_class=OneThreadRoute,
+    prefix="/api/v1/calendar",
+    tags=["calendar"],
+    responses=PROBLEM_RESPONSES,
+)
 MEDIA = {"yaml": "application/yaml", "json": "application/json"}
 
 

@@ -21,7 +21,24 @@ def current(session: Session) -> WorkCalendar:
     row = session.get(ConfigDocument, NAME)
     if row is None:
         return WorkCalendar()
-    return parse(json.dumps(row.document).encode())
+    return _parsed(json.dumps(row.document, sort_keys=True))
+
+
+# Every report a phone pushes opens a case timed on the calendar; parsing the stored
+# document (through the YAML loader, which also reads JSON) cost milliseconds each time.
+# Keyed by the document's own text, so a replaced calendar (from any process) is never
+# served stale. A WorkCalendar is immutable, so sharing one between threads is safe.
+_last_parsed: tuple[str, WorkCalendar] | None = None
+
+
+def _parsed(text: str) -> WorkCalendar:
+    global _last_parsed
+    cached = _last_parsed
+    if cached is not None and cached[0] == text:
+        return cached[1]
+    calendar = parse(text.encode())
+    _last_parsed = (text, calendar)
+    return calendar
 
 
 def replace(session: Session, data: bytes, actor: str) -> WorkCalendar:

@@ -106,12 +106,15 @@ def _run(args: argparse.Namespace, out: Path, admin_url: str, s3: S3Service) -> 
     server.start()
     sampler = RssSampler(server)
     sampler.start()
+    cpu = CpuSampler(server)
+    cpu.start()
     waits = WaitSampler(url, out / "pg_waits.log")
     waits.start()
     try:
         _locust(args, out, server.url, seed_file)
     finally:
         waits.stop()
+        cpu.stop()
         sampler.stop()
         server.stop()
     stats = _stats(out / "stats_stats.csv")
@@ -132,6 +135,7 @@ def _run(args: argparse.Namespace, out: Path, admin_url: str, s3: S3Service) -> 
         "errors": errors,
         "failures": failures,
         "peak_rss_mb_per_worker": rss,
+        "cpu_seconds_by_party": cpu.seconds(),
         "targets": {
             "zero_errors": errors == 0,
             "push_p99_le_250ms": push_p99 is not None and push_p99 <= TARGET_P99_PUSH_MS,
@@ -249,6 +253,64 @@ class WaitSampler(threading.Thread):
     def stop(self) -> None:
         self._stop_event.set()
         self.join(timeout=5)
+
+
+class CpuSampler(threading.Thread):
+    """CPU seconds used during the run by each party sharing the machine: the API workers,
+    PostgreSQL, the S3 server, locust (and anything else), read from /proc every second."""
+
+    PARTIES = (("postgres", "postgresql"), ("moto", "s3 server"), ("locust", "locust"))
+
+    def __init__(self, server: ApiProcess) -> None:
+        super().__init__(daemon=True)
+        self.server = server
+        self.first: dict[int, int] = {}
+        self.last: dict[int, tuple[str, int]] = {}
+        self._stop_event = threading.Event()
+        self._sample(initial=True)
+
+    def run(self) -> None:
+        while not self._stop_event.wait(1.0):
+            self._sample(initial=False)
+
+    def _sample(self, *, initial: bool) -> None:
+        assert self.server.process is not None
+        api = {self.server.process.pid, *_children(self.server.process.pid)}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            pid = int(entry.name)
+            ticks, command = _cpu_ticks(pid)
+            if ticks is None:
+                continue
+            if initial:
+                self.first[pid] = ticks
+            party = "api" if pid in api else self._party(command)
+            self.last[pid] = (party, ticks)
+
+    def _party(self, command: str) -> str:
+        return next((name for key, name in self.PARTIES if key in command), "other")
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(timeout=5)
+
+    def seconds(self) -> dict[str, float]:
+        hz = os.sysconf("SC_CLK_TCK")
+        used: dict[str, float] = {}
+        for pid, (party, ticks) in self.last.items():
+            used[party] = used.get(party, 0.0) + (ticks - self.first.get(pid, 0)) / hz
+        return {k: round(v, 1) for k, v in sorted(used.items(), key=lambda kv: -kv[1])}
+
+
+def _cpu_ticks(pid: int) -> tuple[int | None, str]:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return None, ""
+    fields = stat.rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12]), command  # utime + stime
 
 
 def _children(pid: int) -> list[int]:

@@ -113,7 +113,7 @@ def test_refused_import_writes_nothing(env: dict[str, str], tmp_path: Path) -> N
 
 def test_users_and_migrate(env: dict[str, str]) -> None:
     code, out, err = run(env, "migrate")
-    assert code == 0 and "0010 → 0010" in out, err
+    assert code == 0 and "0011 → 0011" in out, err
     code, out, err = run(
         env, "users", "create", "chief", "--role", "admin", "--password", "long-enough-pw"
     )

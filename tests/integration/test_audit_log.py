@@ -6,13 +6,15 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import pytest
 from sqlalchemy import delete, select, text, update
 
 from backend.accounts.models import Role
 from backend.audit.chain import GENESIS
 from backend.audit.models import AuditEntry, AuditHead
-from backend.audit.service import audit_key, record, verify_log
+from backend.audit.service import audit_key, chain_parked, record, verify_log
 from backend.core.db import transaction
+from backend.jobs.worker import Periodic
 from tests.support.apps import ApiHarness
 
 
@@ -140,8 +142,54 @@ def test_concurrent_appends_keep_one_chain(api: ApiHarness) -> None:
     for thread in threads:
         thread.join(60)
     assert not errors, errors
+    _chain_parked(api)  # on PostgreSQL, commits that found the head busy parked theirs
     result = _verify(api)
-    assert result.ok and result.entries == 60 and result.head[0] == 60
+    assert result.ok and result.entries == 60 and result.head[0] == 60 and result.parked == 0
+
+
+def _chain_parked(api: ApiHarness) -> int:
+    with transaction(api.runtime.sessions) as session:
+        return chain_parked(session, audit_key(api.runtime.settings))
+
+
+def _park_three_behind_a_held_head(api: ApiHarness) -> None:
+    """Another transaction holds the head while three entries commit: they must not wait."""
+    holder = api.runtime.sessions()
+    try:
+        holder.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update())
+        writer = threading.Thread(target=_fill, args=(api, 3))
+        writer.start()
+        writer.join(20)
+        assert not writer.is_alive(), "a commit waited for the audit head"
+    finally:
+        holder.rollback()
+        holder.close()
+
+
+# SQLite has one writer at a time anyway: the head is never busy there, nothing is parked.
+production_only = pytest.mark.parametrize("api", ["production"], indirect=True)
+
+
+@production_only
+def test_a_commit_parks_its_entries_instead_of_waiting_for_a_busy_head(api: ApiHarness) -> None:
+    _park_three_behind_a_held_head(api)
+    parked = _verify(api)
+    assert parked.ok and parked.entries == 0 and parked.parked == 3
+    # The next commit that gets the head chains the parked entries before its own.
+    with transaction(api.runtime.sessions) as session:
+        record(session, "tester", "test.later", "thing", 99)
+    result = _verify(api)
+    assert result.ok and result.entries == 4 and result.parked == 0
+    assert _actions(api) == ["test.event"] * 3 + ["test.later"]
+
+
+@production_only
+def test_the_workers_sweep_chains_parked_entries(api: ApiHarness) -> None:
+    _park_three_behind_a_held_head(api)
+    Periodic(audit_every_s=0)._chain_audit(api.runtime)
+    result = _verify(api)
+    assert result.ok and result.entries == 3 and result.parked == 0
+    assert _chain_parked(api) == 0  # nothing left; and no lock was needed to find that out
 
 
 def test_an_empty_log_verifies(api: ApiHarness) -> None:

@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from backend.audit.models import AuditEntry
-from backend.audit.service import audit_key, verify_log
+from backend.audit.service import audit_key, chain_parked, verify_log
 from backend.cases.models import Case, CaseEvent
 from backend.core.db import create_db_engine, transaction
 from backend.core.migrate import upgrade
@@ -322,6 +322,8 @@ def _check_everything(world: _World) -> None:
     created = [r for p in phones for r in p.created]
     assert len(created) >= PHONES * 5, "the phones did too little for the test to mean much"
     assert sum(p.interrupted for p in phones) > 0, "the crashes never hit a request"
+    with transaction(harness.runtime.sessions) as session:  # entries parked under load
+        chain_parked(session, audit_key(harness.runtime.settings))
     with transaction(harness.runtime.sessions) as session:
         reports = session.execute(select(Report.id, Report.case_id)).all()
         assert sorted(r.id for r in reports) == sorted(created), "every report exactly once"

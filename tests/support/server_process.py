@@ -45,6 +45,7 @@ class ApiProcess:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.workers = workers
+        self.keep_alive_s = settings.http_keep_alive_s  # as `xuncha serve` passes it
         self.env = {**os.environ, **settings_env(settings), "PYTHONUNBUFFERED": "1"}
         self.log_path = log
         self.process: subprocess.Popen[bytes] | None = None
@@ -56,6 +57,7 @@ class ApiProcess:
                 sys.executable, "-m", "uvicorn", "backend.main:create_app_from_env", "--factory",
                 "--host", "127.0.0.1", "--port", str(self.port),
                 "--workers", str(self.workers), "--log-level", "warning", "--no-access-log",
+                "--timeout-keep-alive", str(self.keep_alive_s),
             ],
             cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True,  # kill() takes the workers with the supervisor
