@@ -59,6 +59,8 @@ def main() -> None:
     parser.add_argument("--coordinators", type=int, default=10)
     # 8 phones per second: the 500 of a shift come back online within about a minute.
     parser.add_argument("--spawn-rate", type=float, default=8.0, help="users started per s")
+    parser.add_argument("--request-threads", type=int, default=40, help="per worker")
+    parser.add_argument("--pool-size", type=int, default=10, help="connections per worker")
     parser.add_argument("--s3-endpoint", help="an existing S3 endpoint (else moto on loopback)")
     parser.add_argument("--out", type=Path, help="where locust's CSV files go")
     args = parser.parse_args()
@@ -88,7 +90,10 @@ def _s3(endpoint: str | None) -> S3Service:
 def _run(args: argparse.Namespace, out: Path, admin_url: str, s3: S3Service) -> dict[str, Any]:
     url = create_database(admin_url, "xuncha_load")
     # Production defaults for the pool (the test helper uses 5 for parallel test runs).
-    settings = production_settings(url, s3, out / "var", log_json=True, database_pool_size=10)
+    settings = production_settings(
+        url, s3, out / "var", log_json=True,
+        database_pool_size=args.pool_size, request_threads=args.request_threads,
+    )  # fmt: skip
     engine = create_db_engine(settings)
     migrate.upgrade(engine)
     engine.dispose()
@@ -129,6 +134,7 @@ def _run(args: argparse.Namespace, out: Path, admin_url: str, s3: S3Service) -> 
             "inspectors": args.inspectors, "coordinators": args.coordinators,
             "duration_s": args.duration, "uvicorn_workers": args.workers,
             "spawn_rate": args.spawn_rate, "s3": s3.origin,
+            "request_threads": args.request_threads, "pool_size": args.pool_size,
         },
         "operations": {k: v for k, v in stats.items() if k != "Aggregated"},
         "total": stats.get("Aggregated"),
