@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from backend.audit.chain import GENESIS, Entry, Problem, rehash, verify
 from backend.audit.models import AuditEntry, AuditHead, AuditInbox
+from backend.core.errors import XunchaError
 from backend.core.settings import Settings
 from backend.core.types import utcnow
 
@@ -80,6 +81,10 @@ class _Pending:
 
 @event.listens_for(Session, "before_commit")
 def _append_pending(session: Session) -> None:
+    # SQLAlchemy fires this for savepoints too (push commits one per mutation): only the
+    # outermost commit appends, or the head would be locked from the first mutation on.
+    if session.in_nested_transaction():
+        return
     pending: list[_Pending] = session.info.pop(PENDING_INFO, [])
     if pending:
         _append(session, session.info[KEY_INFO], pending)
@@ -113,11 +118,29 @@ def chain_parked(session: Session, key: bytes) -> int:
         return 0  # the usual case: no need to wait for the head
     head = _lock_head(session, wait=True)
     assert head is not None
+    _check_key(session, key, head)
     done = 0
     while parked := _take_parked(session, SWEEP_BATCH):
         _chain(session, key, head, parked)
         done += len(parked)
     return done
+
+
+class WrongAuditKey(XunchaError):
+    status = 500  # a server misconfiguration, not the client's doing
+    code = "wrong_audit_key"
+    title = "The audit key does not match the chain"
+
+
+def _check_key(session: Session, key: bytes, head: AuditHead) -> None:
+    """Refuse to chain with a key the chain was not made with (say, a shell without
+    XUNCHA_AUDIT_KEY): entries hashed so would look forged forever after."""
+    last = session.get(AuditEntry, head.seq) if head.seq else None
+    if last is not None and rehash(key, last) != last.hash:
+        raise WrongAuditKey(
+            "this audit key does not match the chain's last entry: "
+            "set XUNCHA_AUDIT_KEY (or XUNCHA_SECRET_KEY) as the service has it"
+        )
 
 
 def parked_count(session: Session) -> int:

@@ -32,8 +32,12 @@ def in_one_thread(endpoint: Callable[..., Any]) -> Callable[..., Any]:
     ``functools.wraps`` keeps the signature and ``__wrapped__``, from which FastAPI reads
     the parameters, their annotations' module and the response model.
     """
-    if inspect.iscoroutinefunction(endpoint) or inspect.isgeneratorfunction(endpoint):
-        return endpoint
+    if not inspect.isfunction(endpoint) or (
+        inspect.iscoroutinefunction(endpoint)
+        or inspect.isgeneratorfunction(endpoint)
+        or inspect.isasyncgenfunction(endpoint)
+    ):
+        return endpoint  # coroutines, streams and callable objects: as FastAPI runs them
 
     @functools.wraps(endpoint)
     async def run(*args: Any, **kwargs: Any) -> Any:

@@ -122,6 +122,8 @@ class Periodic:
     def _chain_audit(runtime: Runtime) -> None:
         from backend.audit.service import audit_key, chain_parked
 
+        if runtime.settings.is_sqlite:
+            return  # one writer at a time: nothing is ever parked there
         try:
             with transaction(runtime.sessions) as session:
                 chained = chain_parked(session, audit_key(runtime.settings))

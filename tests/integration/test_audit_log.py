@@ -12,7 +12,7 @@ from sqlalchemy import delete, select, text, update
 from backend.accounts.models import Role
 from backend.audit.chain import GENESIS
 from backend.audit.models import AuditEntry, AuditHead
-from backend.audit.service import audit_key, chain_parked, record, verify_log
+from backend.audit.service import WrongAuditKey, audit_key, chain_parked, record, verify_log
 from backend.core.db import transaction
 from backend.jobs.worker import Periodic
 from tests.support.apps import ApiHarness
@@ -196,3 +196,24 @@ def test_an_empty_log_verifies(api: ApiHarness) -> None:
     with transaction(api.runtime.read_sessions) as session:
         assert session.execute(text("SELECT seq, hash FROM audit_head")).one() == (0, GENESIS)
     assert _verify(api).ok and _verify(api).entries == 0
+
+
+@production_only
+def test_parked_entries_are_not_chained_with_another_key(api: ApiHarness) -> None:
+    _fill(api, 1)  # a chained entry, made with the service's key
+    _park_three_behind_a_held_head(api)
+    with pytest.raises(WrongAuditKey), transaction(api.runtime.sessions) as session:
+        chain_parked(session, b"a key the chain was not made with".ljust(32, b"!"))
+    result = _verify(api)
+    assert result.ok and result.entries == 1 and result.parked == 3
+
+
+def test_a_push_chains_its_entries_once_at_commit_not_per_savepoint(api: ApiHarness) -> None:
+    with transaction(api.runtime.sessions) as session:
+        for i in range(3):
+            with session.begin_nested():
+                record(session, "tester", "test.nested", "thing", i)
+            # The savepoint's commit appended nothing yet: still queued for the outer commit.
+            assert session.query(AuditEntry).count() == 0
+    result = _verify(api)
+    assert result.ok and result.entries == 3 and result.parked == 0
