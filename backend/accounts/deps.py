@@ -67,11 +67,9 @@ def resolve_principal(
             headers={"WWW-Authenticate": "Bearer"},
         )
     claims = service.claims_of(settings, credentials.credentials)
-    user = service.user_for_claims(session, claims)
-    device = None
-    if claims.device_id is not None:
-        device = devices.active_device(session, claims.device_id, user.id)
-    return Principal(user, device)
+    if claims.device_id is None:
+        return Principal(service.user_for_claims(session, claims), None)
+    return Principal(*devices.user_and_device(session, claims))
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

@@ -138,7 +138,11 @@ def _audit_failed_login(
 
 def user_for_claims(session: Session, claims: TokenClaims) -> User:
     """The live account behind a token; deactivation and revocation take effect at once."""
-    user = repository.get(session, claims.user_id)
+    return live_user(repository.get(session, claims.user_id), claims)
+
+
+def live_user(user: User | None, claims: TokenClaims) -> User:
+    """``user`` as loaded for ``claims``, refused if gone, deactivated or its tokens revoked."""
     if user is None:
         raise InvalidToken("access token has been revoked")
     # Deactivation also bumps token_version; saying "inactive" first tells the phone why.

@@ -95,10 +95,11 @@ def suggest(
         Case.id, Case.created_at, Case.status, Case.report_count, Case.grid_code, Case.address
     ).where(
         Case.category_code == case.category_code,
-        Case.id != case.id,
         Case.status.not_in(_FINAL),
         Case.created_at.between(case.created_at - rule.window, case.created_at + rule.window),
     )
+    if case.id is not None:  # a case being opened is not stored yet
+        query = query.where(Case.id != case.id)
     if unit_code is not None:
         query = query.where(Case.grid_code.startswith(unit_code, autoescape=True))
     if session.get_bind().dialect.name == "postgresql":

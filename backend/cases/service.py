@@ -42,7 +42,7 @@ from backend.cases.models import (
     Step,
     TaskKind,
 )
-from backend.cases.timing import Clock, finish_step, start_step
+from backend.cases.timing import Clock, finish_step, plan_step, record_step, start_step
 from backend.categories import repository as categories
 from backend.geo import metric
 from backend.reports import service as reports
@@ -124,11 +124,9 @@ def open_from_report(session: Session, report: Report, actor: str) -> Case:
         updated_at=now,
         version=1,
     )
-    session.add(case)
-    session.flush()
     case.flags = sorted(set(case.flags) | set(_arrival_flags(session, case)))
+    _insert_opened(session, case, actor, Role.inspector, now, report_id=report.id)
     report.case_id = case.id
-    _opened(session, case, actor, Role.inspector, now, report_id=report.id)
     return case
 
 
@@ -139,19 +137,23 @@ CASE_FLAGS = frozenset(
 EVIDENCE_FAR_M = 100.0  # a handling/verification report this far from the case is suspect
 
 
-def lock_case_of(session: Session, report: Report) -> None:
+def lock_case_of(session: Session, report: Report) -> Case | None:
     """Lock the report's case before the report is changed: coordinators lock the case first
     and its reports second, so writers that touch both must follow that order."""
-    if report.case_id is not None:
-        repository.get_for_update(session, report.case_id)
+    if report.case_id is None:
+        return None
+    return repository.get_for_update(session, report.case_id)
 
 
-def evidence_changed(session: Session, report: Report) -> None:
+def evidence_changed(session: Session, report: Report, locked: Case | None = None) -> None:
     """A report's evidence flags or photos changed: the case shows its reports' flags (so
-    the review list can filter on them) and phones holding its tasks get the new photos."""
+    the review list can filter on them) and phones holding its tasks get the new photos.
+
+    ``locked``: the report's case, if the caller already holds its lock (no second read).
+    """
     if report.case_id is None:
         return
-    case = repository.get_for_update(session, report.case_id)
+    case = locked if locked is not None else repository.get_for_update(session, report.case_id)
     if case is None:
         return
     from_reports = {f for r in repository.reports_of(session, case.id) for f in r.flags}
@@ -198,17 +200,21 @@ def open_from_source(session: Session, user: User, new: NewCase) -> Case:
         updated_at=now,
         version=1,
     )
-    session.add(case)
-    session.flush()
-    _opened(session, case, user.username, Role(user.role), now, source_ref=new.source_ref)
+    _insert_opened(session, case, user.username, Role(user.role), now, source_ref=new.source_ref)
     return case
 
 
-def _opened(
+def _insert_opened(
     session: Session, case: Case, actor: str, role: Role, now: datetime, **details: Any
 ) -> None:
+    """Store a new case with its first step (intake) running, its event and audit entry.
+
+    The step is planned before the INSERT, so the case row is written once."""
     clock = Clock.for_category(session, case.category_code)
-    start_step(session, clock, case, Step.accept, now)
+    minutes = plan_step(clock, case, Step.accept, now)
+    session.add(case)
+    session.flush()
+    record_step(session, case, minutes)
     details = {k: v for k, v in details.items() if v is not None}
     session.add(
         CaseEvent(

@@ -55,18 +55,32 @@ def start_step(
     at: datetime,
     department_code: str | None = None,
 ) -> CaseStep:
+    return record_step(session, case, plan_step(clock, case, step, at), department_code)
+
+
+def plan_step(clock: Clock, case: Case, step: Step, at: datetime) -> int:
+    """Set the case's running step (a new case's before its INSERT); returns its limit."""
     minutes = clock.limit_minutes(step)
+    case.step, case.step_started_at = step.value, at
+    case.step_deadline = clock.calendar.deadline(at, minutes)
+    return minutes
+
+
+def record_step(
+    session: Session, case: Case, minutes: int, department_code: str | None = None
+) -> CaseStep:
+    """The row of the step ``plan_step`` set running (the case must have its id)."""
+    assert case.id is not None and case.step is not None
     row = CaseStep(
         case_id=case.id,
-        step=step.value,
+        step=case.step,
         round=case.rework_count + 1,
         department_code=department_code,
         limit_minutes=minutes,
-        started_at=at,
-        deadline=clock.calendar.deadline(at, minutes),
+        started_at=case.step_started_at,
+        deadline=case.step_deadline,
     )
     session.add(row)
-    case.step, case.step_started_at, case.step_deadline = step.value, at, row.deadline
     return row
 
 

@@ -137,7 +137,9 @@ def make_session_factory(
     ``info`` is copied into every session's ``info`` (e.g. the audit log's key).
     """
     bind = engine.execution_options(**{READ_ONLY: True}) if read_only else engine
-    return sessionmaker(bind=bind, expire_on_commit=False, autoflush=False, info=info or {})
+    return _holding(
+        sessionmaker(bind=bind, expire_on_commit=False, autoflush=False, info=info or {})
+    )
 
 
 def make_snapshot_factory(engine: Engine) -> sessionmaker[Session]:
@@ -148,8 +150,33 @@ def make_snapshot_factory(engine: Engine) -> sessionmaker[Session]:
     """
     if engine.dialect.name == "postgresql":
         bind = engine.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
-        return sessionmaker(bind=bind, expire_on_commit=False, autoflush=False)
+        return _holding(sessionmaker(bind=bind, expire_on_commit=False, autoflush=False))
     return make_session_factory(engine, read_only=True)
+
+
+_HELD = "xuncha_held_objects"
+
+
+def _holding(factory: sessionmaker[Session]) -> sessionmaker[Session]:
+    """Sessions that keep every object they load until they close.
+
+    The identity map holds objects weakly: a category, device or report a function looked up
+    and let go is forgotten, and the next ``session.get`` of it in the same request queries
+    again (a push read one category three times). A request's session is short-lived, so
+    holding what it loaded costs little memory and saves those round trips.
+    """
+
+    def hold(session: Session, instance: object) -> None:
+        session.info.setdefault(_HELD, set()).add(instance)
+
+    def release(session: Session, instance: object) -> None:
+        session.info.get(_HELD, set()).discard(instance)
+
+    for name in ("pending_to_persistent", "loaded_as_persistent", "detached_to_persistent"):
+        event.listen(factory, name, hold)
+    for name in ("persistent_to_detached", "persistent_to_deleted", "persistent_to_transient"):
+        event.listen(factory, name, release)
+    return factory
 
 
 @contextmanager

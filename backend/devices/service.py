@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 from backend.accounts import repository as accounts
 from backend.accounts.errors import UserInactive
 from backend.accounts.models import User
-from backend.accounts.security import issue_token, new_secret, secret_digest
-from backend.accounts.service import RE_ENROLL, get_user
+from backend.accounts.security import TokenClaims, issue_token, new_secret, secret_digest
+from backend.accounts.service import RE_ENROLL, get_user, live_user
 from backend.audit import service as audit
 from backend.core.settings import Settings
 from backend.core.types import utcnow
@@ -141,11 +141,26 @@ def device_token(
 
 def active_device(session: Session, device_id: str, user_id: int) -> Device:
     device = repository.get(session, device_id) if _is_uuid(device_id) else None
+    return usable_device(device, user_id)
+
+
+def usable_device(device: Device | None, user_id: int) -> Device:
+    """``device`` as loaded for a token of ``user_id``, refused if unknown or revoked."""
     if device is None or device.user_id != user_id:
         raise DeviceCredentialsInvalid("the token names an unknown device")
     if device.revoked_at is not None:
         raise DeviceRevoked("this device has been revoked", directives=[RE_ENROLL])
     return device
+
+
+def user_and_device(session: Session, claims: TokenClaims) -> tuple[User, Device]:
+    """A device token's user and device, read in one query and checked as the two alone are."""
+    assert claims.device_id is not None
+    user, device = repository.user_and_device(
+        session, claims.user_id, claims.device_id if _is_uuid(claims.device_id) else None
+    )
+    user = live_user(user, claims)
+    return user, usable_device(device, user.id)
 
 
 def revoke(session: Session, device_id: str, actor: str) -> Device:

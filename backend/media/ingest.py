@@ -76,18 +76,18 @@ def record_original(
 ) -> Photo:
     """Mark a published original stored, with its metadata and evidence, and queue its
     renditions — in the caller's transaction, so the job exists exactly if the photo does."""
-    photo = session.scalar(
-        select(Photo)
+    row = session.execute(
+        select(Photo, Report)
+        .join(Report, Report.id == Photo.report_id)
         .where(Photo.photo_id == photo_id)
-        .with_for_update()
+        .with_for_update(of=Photo)
         .execution_options(populate_existing=True)
-    )
-    assert photo is not None  # declared photos are never deleted without their report
+    ).first()
+    assert row is not None  # declared photos are never deleted without their report
+    photo, report = row[0], row[1]
     if photo.state == PhotoState.stored.value:
         return photo  # a concurrent upload of the same (verified) bytes recorded it first
-    report = session.get(Report, photo.report_id)
-    assert report is not None
-    cases.lock_case_of(session, report)
+    case = cases.lock_case_of(session, report)
     photo.state = PhotoState.stored.value
     photo.object_key = keys.original(photo.photo_id)
     photo.stored_at = datetime.now(UTC)
@@ -98,7 +98,7 @@ def record_original(
     photo.flags, photo.evidence, photo.distance_m = _evidence(session, runtime, photo, report, info)
     session.flush()
     refresh_evidence_flags(session, report, photos_changed=True)
-    cases.evidence_changed(session, report)
+    cases.evidence_changed(session, report, locked=case)
     queue.enqueue(session, RENDITIONS_JOB, {"photo_id": photo.photo_id})
     return photo
 

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import FileResponse, Response
 
 from backend.accounts.deps import CurrentPrincipal, CurrentUser
-from backend.core.db import transaction
 from backend.core.deps import RuntimeDep, SessionDep
 from backend.core.errors import NotFound
 from backend.core.problems import PROBLEM_RESPONSES
@@ -67,11 +66,9 @@ def complete(
     principal: CurrentPrincipal,
 ) -> PhotoOut:
     """Verify the uploaded bytes (size, SHA-256, image) and keep them as the original."""
-    service.direct_complete(runtime, principal.user, photo_id)
+    view = service.direct_complete(runtime, principal.user, photo_id, str(request.base_url))
     runtime.wake_worker()
-    with transaction(runtime.read_sessions) as session:
-        view = service.view(session, runtime, principal.user, photo_id, str(request.base_url))
-        return _photo_out(view)
+    return _photo_out(view)
 
 
 @router.get("/photos/{photo_id}", operation_id="getPhoto")

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from backend.accounts import scope
@@ -134,8 +134,9 @@ def _track_staging(
     session.flush()
 
 
-def direct_complete(runtime: Runtime, user: User, photo_id: str) -> None:
-    """Verify what was PUT to the target (reading it back) and keep it as the original.
+def direct_complete(runtime: Runtime, user: User, photo_id: str, base_url: str) -> PhotoView:
+    """Verify what was PUT to the target (reading it back) and keep it as the original;
+    returns the stored photo as the caller may see it.
 
     Unlike the other use cases this one opens its own transactions (see ingest): reading
     back and checking a 20 MB photo must not hold the database in the meantime.
@@ -143,7 +144,7 @@ def direct_complete(runtime: Runtime, user: User, photo_id: str) -> None:
     with transaction(runtime.read_sessions) as session:
         photo, _report = declared(session, photo_id, user.id)
         if photo.state == PhotoState.stored.value:
-            return
+            return view(session, runtime, user, photo_id, base_url)
         facts = Declared.of(photo)
     store = runtime.object_store
     staging = keys.staging(photo_id)
@@ -163,19 +164,22 @@ def direct_complete(runtime: Runtime, user: User, photo_id: str) -> None:
     finally:
         remove_quietly(path)
     with transaction(runtime.sessions) as session:
-        record_original(session, runtime, photo_id, info, via="direct")
+        photo = record_original(session, runtime, photo_id, info, via="direct")
         _close_uploads(session, photo_id)
+        report = session.get(Report, photo.report_id)  # loaded with the photo: no query
+        assert report is not None
+        stored = _view_of(session, runtime, user, photo, report, base_url)
     store.delete(staging)
+    return stored
 
 
 def _close_uploads(session: Session, photo_id: str) -> None:
-    now = datetime.now(UTC)
-    for upload in session.scalars(
-        select(PhotoUpload).where(
-            PhotoUpload.photo_id == photo_id, PhotoUpload.completed_at.is_(None)
-        )
-    ):
-        upload.completed_at = now
+    session.execute(
+        update(PhotoUpload)
+        .where(PhotoUpload.photo_id == photo_id, PhotoUpload.completed_at.is_(None))
+        .values(completed_at=datetime.now(UTC))
+        .execution_options(synchronize_session=False)
+    )
 
 
 def spool(
@@ -232,7 +236,12 @@ def view(
     ).first()
     if row is None:
         raise PhotoNotDeclared(f"photo {photo_id} does not exist")
-    photo, report = row[0], row[1]
+    return _view_of(session, runtime, user, row[0], row[1], base_url)
+
+
+def _view_of(
+    session: Session, runtime: Runtime, user: User, photo: Photo, report: Report, base_url: str
+) -> PhotoView:
     if not may_see(session, runtime, user, report):
         raise Forbidden("this photo belongs to a report outside your area")
     seconds = runtime.settings.media_url_seconds

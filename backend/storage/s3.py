@@ -14,6 +14,9 @@ Compatibility notes:
 * No overwrite of evidence: a HEAD first (fast refusal), then the write itself carries
   ``If-None-Match: *`` (PutObject, CompleteMultipartUpload, CopyObject). AWS S3, recent MinIO
   and moto refuse it with 412 when the key exists, which closes the race between two writers.
+  Whether the server refuses a PutObject so is probed once per store (a throwaway key written
+  twice); where it does, a single PutObject skips the HEAD, which would only repeat the
+  answer the write itself gives (one request fewer per stored photo).
   A server that ignores the header (older MinIO, some vendors; moto ignores it on CopyObject)
   leaves a window between the HEAD and the write in which a concurrent writer of the *same*
   key can be replaced; keys of evidence are unique per upload, so this needs two writers
@@ -30,6 +33,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import threading
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -64,6 +69,7 @@ _MISSING = {"404", "NoSuchKey", "NotFound"}
 _PRECONDITION = {"PreconditionFailed", "ConditionalRequestConflict", "412"}
 _NOT_IMPLEMENTED = {"NotImplemented", "501"}
 _DELETE_BATCH = 1000
+_PROBE_PREFIX = "probes/"
 
 
 def client_config() -> Config:
@@ -141,6 +147,10 @@ class S3ObjectStore:
         )
         # Cleared when the server answers If-None-Match with 501 (see the module notes).
         self.conditional_writes = True
+        # Whether a PutObject with If-None-Match is refused on an existing key: None until
+        # probed (see refuses_overwriting_puts).
+        self._put_refusal: bool | None = None
+        self._probing = threading.Lock()
 
     def ping(self) -> None:
         try:
@@ -221,16 +231,52 @@ class S3ObjectStore:
         check_key(key)
         check_length(length)
         check_content_type(content_type)
-        if not overwrite:
+        multipart = length > self.part_size
+        if not overwrite and (multipart or not self.refuses_overwriting_puts()):
             self._refuse_existing(key)
         _size, digest = self._upload(
             key,
             read_exactly(stream, length),
             content_type,
-            multipart=length > self.part_size,
+            multipart=multipart,
             overwrite=overwrite,
         )
         return digest
+
+    def refuses_overwriting_puts(self) -> bool:
+        """Whether this server refuses a conditional PutObject on an existing key (412).
+
+        Probed once with a throwaway key written twice. A server that ignores the header
+        (or a probe that fails) keeps the HEAD before every write of evidence; a failed probe
+        is tried again at the next write.
+        """
+        if self._put_refusal is not None:
+            return self._put_refusal
+        with self._probing:
+            if self._put_refusal is None:
+                try:
+                    self._put_refusal = self._probe_put_refusal()
+                except (ClientError, BotoCoreError):
+                    log.warning("%s: If-None-Match probe failed; will probe again", self)
+                    return False
+        return self._put_refusal
+
+    def _probe_put_refusal(self) -> bool:
+        key = f"{_PROBE_PREFIX}if-none-match-{uuid.uuid4().hex}"
+        params = {"Bucket": self.bucket, "Key": key, "Body": b"probe", "ContentType": "text/plain"}
+        try:
+            etag = hashlib.md5(b"probe", usedforsecurity=False).hexdigest()
+            self._conditional(self.client.put_object, dict(params), key, own_etag=etag)
+            if not self.conditional_writes:
+                return False  # 501: the server does not implement the header at all
+            try:
+                self._conditional(self.client.put_object, dict(params), key)
+            except ObjectExists:
+                return True
+            log.warning("%s ignores If-None-Match on PutObject: HEAD before each write", self)
+            return False
+        finally:
+            self.client.delete_object(Bucket=self.bucket, Key=key)
 
     def put_file(self, key: str, path: Path, content_type: str) -> None:
         with path.open("rb") as handle:

@@ -66,21 +66,23 @@ def visibility_limit(session: Session) -> int:
     return NO_LIMIT
 
 
-def head(session: Session) -> Position:
+def head(session: Session, *, below: int | None = None, oldest: Position | None = None) -> Position:
     """Where a device that has just read the current state should continue the feed from.
 
     Everything from a transaction below the visibility limit is in what it read; anything
-    else may not be and will be delivered (again) by the feed.
+    else may not be and will be delivered (again) by the feed. ``below`` and ``oldest``: the
+    visibility limit and horizon if the caller read them in this snapshot already.
     """
     if _is_pg(session):
-        position = Position(visibility_limit(session) - 1, NO_LIMIT)
+        limit = visibility_limit(session) if below is None else below
+        position = Position(limit - 1, NO_LIMIT)
     else:
         last = session.scalar(
             select(ChangeLogEntry.seq).order_by(ChangeLogEntry.seq.desc()).limit(1)
         )
         position = Position(0, int(last or 0))
     # Never behind the pruning horizon (an emptied log has no "last" entry to go by).
-    return max(position, horizon(session))
+    return max(position, horizon(session) if oldest is None else oldest)
 
 
 def _scope_filter(grid_codes: Sequence[str], user_id: int) -> ColumnElement[bool]:

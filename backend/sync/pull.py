@@ -100,9 +100,10 @@ def pull(
         feed_codes = tuple(sorted(set(previous.grid_codes) | set(scope.grid_codes)))
     if cursor.mode == "snapshot":
         return _snapshot_page(snapshot, ctx, scope, cursor, prefix, request.limit)
-    if Position(cursor.xid, cursor.seq) < changelog.horizon(snapshot):
+    oldest = changelog.horizon(snapshot)
+    if Position(cursor.xid, cursor.seq) < oldest:
         return _reset(ctx)
-    return _feed_page(snapshot, ctx, scope, feed_codes, cursor, prefix, request.limit)
+    return _feed_page(snapshot, ctx, scope, feed_codes, cursor, prefix, request.limit, oldest)
 
 
 # -- snapshot ---------------------------------------------------------------------------------
@@ -187,6 +188,7 @@ def _feed_page(
     cursor: Cursor,
     prefix: list[Change],
     limit: int,
+    oldest: Position,
 ) -> PullResponse:
     below = changelog.visibility_limit(session)
     after = Position(cursor.xid, cursor.seq)
@@ -206,7 +208,7 @@ def _feed_page(
     if caught_up:
         # Nothing in scope lies between here and the head of the log: jump there, so a device
         # in a quiet area neither rescans other areas' entries nor falls behind the pruning.
-        after = max(after, changelog.head(session))
+        after = max(after, changelog.head(session, below=below, oldest=oldest))
         digest = _scope_digest(session, ctx, scope)
     cursor = replace(cursor, xid=after.xid, seq=after.seq)
     return _respond(ctx, changes, cursor, has_more=has_more, digest=digest)

@@ -19,6 +19,7 @@ from backend.cases import departments
 from backend.cases import repository as case_repository
 from backend.cases import service as cases
 from backend.cases.models import CaseSource
+from backend.categories import service as categories
 from backend.core.db import transaction
 from backend.core.runtime import Runtime
 from backend.devices import service as devices
@@ -46,6 +47,8 @@ def seed(runtime: Runtime, spec: SeedSpec) -> dict[str, Any]:
     codes, geoms = lattice_grids(cols, rows, origin=ORIGIN)
     password_hash = security.hash_password(PASSWORD)  # once: argon2 is slow on purpose
     with transaction(runtime.sessions) as session:
+        # The city's taxonomy: reports name its codes (time limits, duplicate rules).
+        categories.import_categories(session, categories.default_file(), actor="load")
         version_id = store_version(session, codes, geoms)
         grids.set_active(session, version_id, datetime.now(UTC))
         inspectors = _users(session, "inspector", Role.inspector, spec.inspectors, password_hash)

@@ -349,12 +349,60 @@ def test_s3_write_whose_response_was_lost_is_not_reported_as_a_conflict(
             connection.close()
         # ... and botocore sends the request once more.
 
+    s3_store.refuses_overwriting_puts()  # the store's one-off probe, before the fault
     s3_store.client.meta.events.register(f"before-send.s3.{operation}", deliver_twice)
     digest = s3_store.put_stream("photos/lost.jpg", GeneratedStream(length), length, JPEG)
     assert delivered == [200]
     assert digest == GeneratedStream.digest(length)
     assert sha256_hex(s3_store.get("photos/lost.jpg")) == digest
     assert _multipart_uploads(s3_store) == []
+
+
+def _operations(store: S3ObjectStore) -> list[str]:
+    """The S3 operations ``store`` sends from now on, in order."""
+    sent: list[str] = []
+
+    def record(event_name: str, **_: Any) -> None:
+        sent.append(event_name.rsplit(".", 1)[-1])
+
+    store.client.meta.events.register("before-send.s3", record)
+    return sent
+
+
+def test_s3_evidence_write_skips_the_head_where_the_server_refuses_overwrites(
+    s3_service: S3Service, s3_store: S3ObjectStore
+) -> None:
+    """Where a conditional PutObject is refused on an existing key (the probe says so), the
+    write alone guards the evidence; elsewhere the HEAD stays."""
+    refuses = s3_store.refuses_overwriting_puts()
+    if _server_is_moto(s3_service):
+        assert refuses  # moto refuses a conditional PutObject on an existing key
+    sent = _operations(s3_store)
+    s3_store.put_stream("photos/once.jpg", io.BytesIO(b"first"), 5, JPEG)
+    with pytest.raises(ObjectExists):
+        s3_store.put_stream("photos/once.jpg", io.BytesIO(b"other"), 5, JPEG)
+    assert s3_store.get("photos/once.jpg") == b"first"
+    expected = ["PutObject", "PutObject"] if refuses else ["HeadObject", "PutObject", "HeadObject"]
+    assert sent[: len(expected)] == expected
+    assert not s3_store.list_keys("probes/")  # the probe's key is gone
+
+
+def test_s3_server_ignoring_if_none_match_keeps_the_head(s3_service: S3Service) -> None:
+    """The header is dropped on the way out, as a server that ignores it would: the probe
+    notices, and the HEAD before each write still refuses to replace evidence."""
+    store = S3ObjectStore(_s3_settings(s3_service, _new_bucket(s3_service)))
+
+    def drop_condition(request: Any, **_: Any) -> None:
+        if "If-None-Match" in request.headers:
+            del request.headers["If-None-Match"]
+
+    store.client.meta.events.register("before-sign.s3.PutObject", drop_condition)
+    assert store.refuses_overwriting_puts() is False
+    store.put_stream("photos/kept.jpg", io.BytesIO(b"first"), 5, JPEG)
+    with pytest.raises(ObjectExists):
+        store.put_stream("photos/kept.jpg", io.BytesIO(b"other"), 5, JPEG)
+    assert store.get("photos/kept.jpg") == b"first"
+    assert not store.list_keys("probes/")
 
 
 def test_local_concurrent_writers_exactly_one_wins(local_store: LocalObjectStore) -> None:
@@ -935,6 +983,7 @@ def test_s3_client_sends_checksums_only_where_required(s3_store: S3ObjectStore) 
         }
         sent.append((event_name.rsplit(".", 1)[-1], headers))
 
+    s3_store.refuses_overwriting_puts()  # the store's one-off probe, before recording
     s3_store.client.meta.events.register("before-send.s3", record)
     s3_store.put_stream("c/big", GeneratedStream(9 * MiB), 9 * MiB, JPEG)
     s3_store.put_stream("c/small", io.BytesIO(b"abc"), 3, JPEG)
