@@ -26,14 +26,22 @@ GENESIS: Final = "0" * 64
 
 
 @dataclass(frozen=True)
-class Entry:
-    seq: int
+class Recorded:
+    """What was recorded: an entry before it has a place in the chain (queued or parked)."""
+
     at: datetime
     actor: str
     action: str
     subject_type: str
     subject_id: str
     details: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Entry(Recorded):
+    """A chained entry: what was recorded, its place and its hash."""
+
+    seq: int
     prev_hash: str
     hash: str
 

@@ -19,13 +19,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, event, exists, func, select
 from sqlalchemy.orm import Session, SessionTransaction
 
-from backend.audit.chain import GENESIS, Entry, Problem, rehash, verify
+from backend.audit.chain import GENESIS, Entry, Problem, Recorded, rehash, verify
 from backend.audit.models import AuditEntry, AuditHead, AuditInbox
 from backend.core.errors import XunchaError
 from backend.core.settings import Settings
@@ -53,8 +52,8 @@ def record(
     """Queue an entry; it is appended when ``session``'s transaction commits."""
     if not isinstance(session.info.get(KEY_INFO), bytes):
         raise RuntimeError("this session has no audit key (build sessions through Runtime)")
-    pending: list[_Pending] = session.info.setdefault(PENDING_INFO, [])
-    pending.append(_Pending(utcnow(), actor, action, subject_type, str(subject_id), details))
+    pending: list[Recorded] = session.info.setdefault(PENDING_INFO, [])
+    pending.append(Recorded(utcnow(), actor, action, subject_type, str(subject_id), details))
 
 
 def pending_mark(session: Session) -> int:
@@ -69,23 +68,13 @@ def discard_after(session: Session, mark: int) -> None:
         del pending[mark:]
 
 
-@dataclass(frozen=True)
-class _Pending:
-    at: datetime
-    actor: str
-    action: str
-    subject_type: str
-    subject_id: str
-    details: dict[str, Any]
-
-
 @event.listens_for(Session, "before_commit")
 def _append_pending(session: Session) -> None:
     # SQLAlchemy fires this for savepoints too (push commits one per mutation): only the
     # outermost commit appends, or the head would be locked from the first mutation on.
     if session.in_nested_transaction():
         return
-    pending: list[_Pending] = session.info.pop(PENDING_INFO, [])
+    pending: list[Recorded] = session.info.pop(PENDING_INFO, [])
     if pending:
         _append(session, session.info[KEY_INFO], pending)
 
@@ -96,7 +85,7 @@ def _forget_pending(session: Session, previous_transaction: SessionTransaction) 
         session.info.pop(PENDING_INFO, None)
 
 
-def _append(session: Session, key: bytes, pending: list[_Pending]) -> None:
+def _append(session: Session, key: bytes, pending: list[Recorded]) -> None:
     # The head, and whether anything is parked, in one round trip (the usual answer: no).
     row = session.execute(
         select(AuditHead, exists(select(AuditInbox.id)))
@@ -165,19 +154,19 @@ def _lock_head(session: Session, *, wait: bool) -> AuditHead | None:
     return head
 
 
-def _take_parked(session: Session, limit: int) -> list[_Pending]:
+def _take_parked(session: Session, limit: int) -> list[Recorded]:
     """The oldest parked entries, removed from the inbox (this transaction chains them)."""
     rows = session.scalars(select(AuditInbox).order_by(AuditInbox.id).limit(limit)).all()
     if not rows:
         return []
     session.execute(delete(AuditInbox).where(AuditInbox.id.in_([r.id for r in rows])))
     return [
-        _Pending(r.at, r.actor, r.action, r.subject_type, r.subject_id, dict(r.details or {}))
+        Recorded(r.at, r.actor, r.action, r.subject_type, r.subject_id, dict(r.details or {}))
         for r in rows
     ]
 
 
-def _chain(session: Session, key: bytes, head: AuditHead, items: list[_Pending]) -> None:
+def _chain(session: Session, key: bytes, head: AuditHead, items: list[Recorded]) -> None:
     for item in items:
         entry = AuditEntry(seq=head.seq + 1, prev_hash=head.hash, **vars(item))
         entry.hash = rehash(key, entry)
@@ -219,15 +208,15 @@ def _entries(session: Session) -> Iterator[Entry]:
             return
         for row in rows:
             yield Entry(
-                row.seq,
-                row.at,
-                row.actor,
-                row.action,
-                row.subject_type,
-                row.subject_id,
-                dict(row.details or {}),
-                row.prev_hash,
-                row.hash,
+                at=row.at,
+                actor=row.actor,
+                action=row.action,
+                subject_type=row.subject_type,
+                subject_id=row.subject_id,
+                details=dict(row.details or {}),
+                seq=row.seq,
+                prev_hash=row.prev_hash,
+                hash=row.hash,
             )
         after = rows[-1].seq
         session.expunge_all()

@@ -19,6 +19,7 @@ from backend.audit import service as audit
 from backend.core.errors import Conflict, Forbidden
 from backend.core.problems import TRANSIENT_DATABASE_ERRORS
 from backend.devices import repository as devices
+from backend.devices import service as devices_service
 from backend.devices.models import Device
 from backend.reports.service import Locator
 from backend.sync import repository
@@ -55,8 +56,9 @@ def push(
 ) -> PushResponse:
     if request.device_id != device_id:
         raise DeviceMismatch("device_id does not match the device of the access token")
-    device = devices.get_for_update(session, device_id)
-    assert device is not None  # the token check loaded it in this request
+    # The caller was read in a short transaction of its own (accounts.deps): read the device
+    # again under its lock, so a revocation committed since then refuses this push too.
+    device = devices_service.usable_device(devices.get_for_update(session, device_id), user.id)
     last = device.last_mutation_id
     if request.mutations and request.mutations[0].id > last + 1:
         raise MutationGap(

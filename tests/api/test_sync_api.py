@@ -5,15 +5,23 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from fastapi.security import HTTPAuthorizationCredentials
 
+from backend.accounts.deps import resolve_principal
 from backend.accounts.models import Role
+from backend.core.db import transaction
+from backend.devices import repository as devices
+from backend.devices.errors import DeviceRevoked
+from backend.reports.service import Locator
+from backend.sync import push as push_service
 from sync_protocol.client import EnrollmentError
 from sync_protocol.messages import ResultStatus
+from sync_protocol.push import PushRequest
 from tests.api.test_grids_api import assert_problem
 from tests.support.apps import ApiHarness
 from tests.support.case_flow import decide
 from tests.support.sync import AppTransport, device_headers, settled_pull
-from tests.support.sync_city import SyncCity, build_city
+from tests.support.sync_city import APP_VERSION, SyncCity, build_city
 
 
 @pytest.fixture
@@ -202,6 +210,36 @@ def test_revoked_device_stops_at_once_and_keeps_its_outbox(city: SyncCity) -> No
     outcome = phone.push()
     assert outcome.state.value != "ok" and len(phone.pending()) == 1
     assert any(d.type.value == "re_enroll" for d in outcome.directives)
+
+
+def test_a_revocation_between_auth_and_push_refuses_the_push(city: SyncCity) -> None:
+    """The caller is read in a transaction of its own before the push's; a revocation that
+    commits in between must still stop the push (its device row is re-read under the lock)."""
+    phone = city.phone("zhangwei")
+    token = device_headers(phone)["Authorization"].removeprefix("Bearer ")
+    runtime = city.api.runtime
+    with transaction(runtime.read_sessions) as session:
+        principal = resolve_principal(
+            session,
+            runtime.settings,
+            HTTPAuthorizationCredentials(scheme="Bearer", credentials=token),
+        )
+        index = runtime.grid_indexes.active(session)
+    assert principal.device is not None
+    seen_before = principal.device.last_seen_at
+    admin = city.api.token_for("admin", Role.admin)
+    revoked = city.api.client.post(f"/api/v1/devices/{phone.device_id}/revoke", headers=admin)
+    assert revoked.status_code == 200
+    request = PushRequest(1, APP_VERSION, principal.device.id, [])
+    locator = Locator(index, runtime.settings.location_poor_accuracy_m)
+    with pytest.raises(DeviceRevoked), transaction(runtime.sessions) as session:
+        push_service.push(
+            session, device_id=principal.device.id, user=principal.user, request=request,
+            locator=locator, directives=[],
+        )  # fmt: skip
+    with transaction(runtime.read_sessions) as session:
+        device = devices.get(session, principal.device.id)
+        assert device is not None and device.last_seen_at == seen_before  # nothing written
 
 
 def test_old_apps_may_push_but_not_pull(city: SyncCity) -> None:
