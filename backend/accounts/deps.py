@@ -40,7 +40,8 @@ def current_principal(
     runtime: RuntimeDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The caller, read in a short read transaction of its own.
+    """The caller, read by one statement outside the request's transaction
+    (``Runtime.lookup_sessions``: no BEGIN/COMMIT on PostgreSQL).
 
     Why not in the request's transaction: FastAPI runs each sync dependency and the endpoint
     in separate thread-pool calls. A transaction opened here would hold its connection (and
@@ -51,8 +52,10 @@ def current_principal(
     endpoints that receive photo bytes: no connection is held while a slow phone sends.
 
     User and device come back detached (loaded columns only), which is all callers read.
+    Push re-reads the device under its lock, so a revocation committed after this read still
+    stops it (sync/push.py).
     """
-    with transaction(runtime.read_sessions) as session:
+    with transaction(runtime.lookup_sessions) as session:
         return resolve_principal(session, runtime.settings, credentials)
 
 

@@ -142,6 +142,18 @@ def make_session_factory(
     )
 
 
+def make_lookup_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for one read statement, such as the caller's user and device on every request.
+
+    PostgreSQL: autocommit (one statement is its own snapshot), which saves the BEGIN and
+    COMMIT round trips. SQLite: a read-only transaction (a deferred BEGIN costs nothing).
+    """
+    if engine.dialect.name == "postgresql":
+        bind = engine.execution_options(isolation_level="AUTOCOMMIT")
+        return sessionmaker(bind=bind, expire_on_commit=False, autoflush=False)
+    return make_session_factory(engine, read_only=True)
+
+
 def make_snapshot_factory(engine: Engine) -> sessionmaker[Session]:
     """Read-only sessions whose every query sees one snapshot.
 

@@ -8,7 +8,12 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from backend.core.db import create_db_engine, make_session_factory, make_snapshot_factory
+from backend.core.db import (
+    create_db_engine,
+    make_lookup_factory,
+    make_session_factory,
+    make_snapshot_factory,
+)
 from backend.core.metrics import Metrics
 from backend.core.settings import Settings
 from backend.grids.index_registry import GridIndexRegistry
@@ -23,6 +28,7 @@ class Runtime:
     sessions: sessionmaker[Session]
     read_sessions: sessionmaker[Session]
     snapshot_sessions: sessionmaker[Session]
+    lookup_sessions: sessionmaker[Session]
     object_store: ObjectStore
     grid_indexes: GridIndexRegistry
     metrics: Metrics = field(default_factory=Metrics)
@@ -45,6 +51,7 @@ class Runtime:
             sessions=make_session_factory(engine, info=audit),
             read_sessions=make_session_factory(engine, read_only=True),
             snapshot_sessions=make_snapshot_factory(engine),
+            lookup_sessions=make_lookup_factory(engine),
             object_store=build_object_store(settings),
             grid_indexes=GridIndexRegistry(tolerance_m=settings.grid_match_tolerance_m),
         )
