@@ -141,7 +141,7 @@ def direct_complete(runtime: Runtime, user: User, photo_id: str, base_url: str) 
     Unlike the other use cases this one opens its own transactions (see ingest): reading
     back and checking a 20 MB photo must not hold the database in the meantime.
     """
-    with transaction(runtime.read_sessions) as session:
+    with transaction(runtime.lookup_sessions) as session:  # one statement, no BEGIN/COMMIT
         photo, _report = declared(session, photo_id, user.id)
         if photo.state == PhotoState.stored.value:
             return view(session, runtime, user, photo_id, base_url)
