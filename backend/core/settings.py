@@ -51,10 +51,13 @@ class Settings(BaseSettings):
     # How long a request waits for a free connection before it is answered 503 (and the
     # client retries later): under overload, failing fast beats queueing for half a minute.
     database_pool_timeout_s: float = Field(default=10.0, gt=0, le=120)
-    # Requests handled at once per process (the threadpool of sync endpoints; 40 is anyio's
-    # own default). No transaction waits for a thread any more (ADR 0001, update), so this
-    # only trades queueing in the pool against queueing for a connection.
-    request_threads: int = Field(default=40, ge=1, le=200)
+    # Requests handled at once per process (the threadpool of sync endpoints). Small on
+    # purpose: the work is mostly Python under one GIL, so beyond a few threads per core more
+    # threads add contention (GIL hand-offs, concurrent transactions), not throughput, and
+    # the pile-up feeds on itself. Requests beyond it wait on the event loop, which costs
+    # nothing; bodies are received there too, so a slow phone holds no thread. At the
+    # shift-change load test (docs/benchmarks.md) 8 beat 4, 16 and anyio's default 40 by far.
+    request_threads: int = Field(default=8, ge=1, le=200)
     # Idle keep-alive connections are kept this long. Longer than clients' pauses between
     # requests (coordinators click every few seconds): a server closing a connection just as
     # the client reuses it makes the client see "connection reset" (seen under load).

@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 from backend.core import migrate  # noqa: E402
 from backend.core.db import create_db_engine  # noqa: E402
 from backend.core.runtime import Runtime  # noqa: E402
+from backend.core.settings import Settings  # noqa: E402
 from scripts.load.seed import SeedSpec, seed  # noqa: E402
 from tests.support.apps import production_settings  # noqa: E402
 from tests.support.databases import create_database  # noqa: E402
@@ -59,7 +60,12 @@ def main() -> None:
     parser.add_argument("--coordinators", type=int, default=10)
     # 8 phones per second: the 500 of a shift come back online within about a minute.
     parser.add_argument("--spawn-rate", type=float, default=8.0, help="users started per s")
-    parser.add_argument("--request-threads", type=int, default=40, help="per worker")
+    parser.add_argument(
+        "--request-threads",
+        type=int,
+        default=Settings.model_fields["request_threads"].default,
+        help="per worker (default: the service's own)",
+    )
     parser.add_argument("--pool-size", type=int, default=10, help="connections per worker")
     parser.add_argument("--s3-endpoint", help="an existing S3 endpoint (else moto on loopback)")
     parser.add_argument("--out", type=Path, help="where locust's CSV files go")
@@ -107,6 +113,7 @@ def _run(args: argparse.Namespace, out: Path, admin_url: str, s3: S3Service) -> 
     seed_file = out / "seed.json"
     seed_file.write_text(json.dumps(world))
     log(f"seeded {args.inspectors} phones in {time.monotonic() - started:.0f} s")
+    speed_before = machine_speed_s()
     server = ApiProcess(settings, workers=args.workers, log=out / "server.log")
     server.start()
     sampler = RssSampler(server)
@@ -122,6 +129,7 @@ def _run(args: argparse.Namespace, out: Path, admin_url: str, s3: S3Service) -> 
         cpu.stop()
         sampler.stop()
         server.stop()
+    speed_after = machine_speed_s()
     stats = _stats(out / "stats_stats.csv")
     failures = _failures(out / "stats_failures.csv")
     errors = sum(int(s["failures"]) for s in stats.values() if s["name"] != "Aggregated")
@@ -129,7 +137,12 @@ def _run(args: argparse.Namespace, out: Path, admin_url: str, s3: S3Service) -> 
     rss = sampler.peaks_mb()
     return {
         "benchmark": "shift_change_load",
-        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "machine": {
+            "cpus": os.cpu_count(), "python": sys.version.split()[0],
+            # The same Python work timed before and after the run: this machine's speed
+            # varies between runs by a third, so compare runs only alongside these.
+            "speed_check_s": [speed_before, speed_after],
+        },
         "setup": {
             "inspectors": args.inspectors, "coordinators": args.coordinators,
             "duration_s": args.duration, "uvicorn_workers": args.workers,
@@ -148,6 +161,18 @@ def _run(args: argparse.Namespace, out: Path, admin_url: str, s3: S3Service) -> 
             "rss_le_300mb": bool(rss) and max(rss) <= TARGET_RSS_MB,
         },
     }  # fmt: skip
+
+
+def machine_speed_s(rounds: int = 3) -> float:
+    """CPU seconds of a fixed pure-Python loop (best of ``rounds``): lower is faster."""
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.process_time()
+        total = 0
+        for i in range(3_000_000):
+            total += i * i
+        best = min(best, time.process_time() - started)
+    return round(best, 3)
 
 
 def _locust(args: argparse.Namespace, out: Path, host: str, seed_file: Path) -> None:
