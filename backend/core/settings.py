@@ -55,8 +55,9 @@ class Settings(BaseSettings):
     # purpose: the work is mostly Python under one GIL, so beyond a few threads per core more
     # threads add contention (GIL hand-offs, concurrent transactions), not throughput, and
     # the pile-up feeds on itself. Requests beyond it wait on the event loop, which costs
-    # nothing; bodies are received there too, so a slow phone holds no thread. At the
-    # shift-change load test (docs/benchmarks.md) 8 beat 4, 16 and anyio's default 40 by far.
+    # nothing; bodies are received there too, so a slow phone holds no thread. In the
+    # shift-change load test (docs/benchmarks.md) 8 beat 4, 16 and anyio's default 40 by far
+    # when 500 phones arrived within a minute; within two minutes 40 had the shorter tail.
     request_threads: int = Field(default=8, ge=1, le=200)
     # Idle keep-alive connections are kept this long. Longer than clients' pauses between
     # requests (coordinators click every few seconds): a server closing a connection just as

@@ -9,6 +9,7 @@ import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from tests.support.sync_city import SyncCity, build_city
 from tests.unit.test_media_samples import encode, exif_bytes, picture
 
 TUS = {"Tus-Resumable": "1.0.0"}
+CHINA = timezone(timedelta(hours=8))
 
 
 def photo_city(api: ApiHarness, tmp: Path) -> SyncCity:
@@ -46,12 +48,16 @@ def jpeg_with_exif(
     lon: float | None,
     lat: float | None,
     *,
-    taken: str = "2026:11:23 08:14:00",
+    taken: str | None = None,
     offset: str | None = "+08:00",
     seed: int = 1,
     size: tuple[int, int] = (640, 480),
     image: Image.Image | None = None,
 ) -> bytes:
+    """``taken``: EXIF local time (default: ten minutes ago in China). A fixed default
+    date made the evidence time check flag these photos once it was a day in the past."""
+    if taken is None:
+        taken = (datetime.now(CHINA) - timedelta(minutes=10)).strftime("%Y:%m:%d %H:%M:%S")
     gps: dict[str, Any] = {}
     if lat is not None and lon is not None:
         gps = {"lat": dms(lat), "lon": dms(lon), "lat_ref": "N", "lon_ref": "E"}
